@@ -1,0 +1,517 @@
+"""Click's argument conventions, typed: split a configuration string into arguments, sort them
+into positional and ``KEYWORD value`` arguments, and convert each by its declared type.
+
+Each element declares its arguments once, as data (``ARGS = (Arg("FILENAME", Filename,
+positional=True), Arg("STOP", Bool, default=False))``); parsing and type errors are reported
+here, in one place, naming the argument and the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routebricks.errors import ConfigError
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+# ---------------------------------------------------------------------- splitting
+def strip_comments(text: str) -> str:
+    """Remove ``//`` and ``/* */`` comments outside quotes."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            j = _skip_quote(text, i)
+            out.append(text[i:j])
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            out.append(" ")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _skip_quote(text: str, i: int) -> int:
+    """Index just past the quoted string starting at text[i]."""
+    q = text[i]
+    j = i + 1
+    while j < len(text):
+        if q == '"' and text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == q:
+            return j + 1
+        j += 1
+    return len(text)
+
+
+def split_args(config: str) -> list[str]:
+    """Split a configuration string on top-level commas (Click's ``cp_argvec``).
+
+    Commas inside quotes or brackets do not split. Arguments are stripped; a configuration of
+    only whitespace has no arguments.
+    """
+    text = strip_comments(config)
+    if not text.strip():
+        return []
+    args: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":
+            i = _skip_quote(text, i)
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        elif c == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    args.append(text[start:].strip())
+    return args
+
+
+_KEYWORD = re.compile(r"([A-Z][A-Z0-9_]*)(?:\s+(.*))?\Z", re.S)
+
+
+def split_keyword(arg: str) -> tuple[str, str] | None:
+    """``"STOP true"`` → ``("STOP", "true")``; None when ``arg`` does not start with a
+    keyword-shaped word."""
+    m = _KEYWORD.match(arg)
+    if not m:
+        return None
+    return m.group(1), (m.group(2) or "").strip()
+
+
+def unquote(s: str) -> str:
+    """Click string syntax: ``"..."`` with backslash escapes, ``'...'`` literal, else as is."""
+    s = s.strip()
+    if len(s) >= 2 and s[0] == s[-1] == "'":
+        return s[1:-1]
+    if len(s) >= 2 and s[0] == s[-1] == '"':
+        body = s[1:-1]
+        return re.sub(
+            r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)",
+            lambda m: _unescape(m.group(1)),
+            body,
+            flags=re.S,
+        )
+    return s
+
+
+def _unescape(e: str) -> str:
+    simple = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
+              "\\": "\\", '"': '"', "'": "'", "\n": ""}
+    if e in simple:
+        return simple[e]
+    if e[0] == "x":
+        return chr(int(e[1:], 16))
+    if e[0].isdigit():
+        return chr(int(e, 8))
+    return e
+
+
+def quote(s: str) -> str:
+    """The Click configuration form of a string value (quoted only when needed)."""
+    if s and re.fullmatch(r"[A-Za-z0-9_./:@%+=\-]+", s) and not s[0].isupper():
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+# ---------------------------------------------------------------------- value types
+class ArgType:
+    """A named conversion from a configuration string to a Python value."""
+
+    name = "value"
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def unparse(self, value: Any) -> str:
+        return quote(str(value))
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class _Bool(ArgType):
+    name = "bool"
+    TRUE = {"true", "yes", "1", "on", "t", "y"}
+    FALSE = {"false", "no", "0", "off", "f", "n"}
+
+    def parse(self, text: str) -> bool:
+        t = unquote(text).lower()
+        if t in self.TRUE:
+            return True
+        if t in self.FALSE:
+            return False
+        raise ValueError("expected a boolean (true or false)")
+
+    def unparse(self, value: Any) -> str:
+        return "true" if value else "false"
+
+
+class _Int(ArgType):
+    def __init__(self, name: str = "integer", minimum: int | None = None,
+                 maximum: int | None = None) -> None:
+        self.name = name
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def parse(self, text: str) -> int:
+        t = unquote(text).replace("_", "")
+        try:
+            v = int(t, 0)
+        except ValueError:
+            raise ValueError(f"expected {self.name}") from None
+        if self.minimum is not None and v < self.minimum:
+            raise ValueError(f"expected {self.name} (at least {self.minimum})")
+        if self.maximum is not None and v > self.maximum:
+            raise ValueError(f"expected {self.name} (at most {self.maximum})")
+        return v
+
+    def unparse(self, value: Any) -> str:
+        return str(int(value))
+
+
+class _Double(ArgType):
+    name = "real number"
+
+    def parse(self, text: str) -> float:
+        try:
+            v = float(unquote(text))
+        except ValueError:
+            raise ValueError("expected a real number") from None
+        if not math.isfinite(v):
+            raise ValueError("expected a finite real number")
+        return v
+
+    def unparse(self, value: Any) -> str:
+        return repr(float(value))
+
+
+_TIME_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "ms": 1e-3, "msec": 1e-3, "us": 1e-6,
+               "usec": 1e-6, "ns": 1e-9, "nsec": 1e-9, "m": 60.0, "min": 60.0, "h": 3600.0,
+               "hr": 3600.0}
+
+
+class _Seconds(ArgType):
+    name = "time (e.g. 1.5s, 10ms)"
+
+    def parse(self, text: str) -> float:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*",
+                         unquote(text))
+        if not m or m.group(2) not in _TIME_UNITS:
+            raise ValueError("expected a time such as 2, 1.5s, 100ms or 20us")
+        return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+
+    def unparse(self, value: Any) -> str:
+        return f"{float(value)!r}s"
+
+
+_RATE_UNITS = {"bps": 1, "kbps": 1e3, "mbps": 1e6, "gbps": 1e9, "tbps": 1e12,
+               "bps8": 8, "kbps8": 8e3, "mbps8": 8e6, "gbps8": 8e9}
+
+
+class _Bandwidth(ArgType):
+    """A bit rate: ``10Gbps``, ``100Mbps``, ``1.5GBps`` (bytes), a bare number = bits/s."""
+
+    name = "bandwidth (e.g. 10Gbps)"
+
+    def parse(self, text: str) -> float:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)([bB]?)(ps)?\s*", unquote(text))
+        if not m:
+            raise ValueError("expected a bandwidth such as 10Gbps or 500Mbps")
+        scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[m.group(2).lower()]
+        byte = 8 if m.group(3) == "B" else 1
+        return float(m.group(1)) * scale * byte
+
+    def unparse(self, value: Any) -> str:
+        return f"{float(value):g}bps"
+
+
+class _String(ArgType):
+    name = "string"
+
+    def parse(self, text: str) -> str:
+        return unquote(text)
+
+
+class _Word(ArgType):
+    name = "word"
+
+    def parse(self, text: str) -> str:
+        t = unquote(text)
+        if not t or any(c.isspace() for c in t):
+            raise ValueError("expected a single word")
+        return t
+
+    def unparse(self, value: Any) -> str:
+        return str(value)
+
+
+class _Raw(ArgType):
+    """The argument text exactly as written (for elements that parse it themselves)."""
+
+    name = "text"
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def unparse(self, value: Any) -> str:
+        return str(value)
+
+
+class _IPAddress(ArgType):
+    name = "IPv4 address"
+
+    def parse(self, text: str) -> int:
+        try:
+            return int(ipaddress.IPv4Address(unquote(text)))
+        except ValueError:
+            raise ValueError("expected an IPv4 address such as 10.0.0.1") from None
+
+    def unparse(self, value: Any) -> str:
+        return str(ipaddress.IPv4Address(int(value)))
+
+
+class _IPPrefix(ArgType):
+    """``10.0.0.0/8`` or ``10.0.0.0 255.0.0.0`` → (network as int, prefix length)."""
+
+    name = "IPv4 prefix"
+
+    def parse(self, text: str) -> tuple[int, int]:
+        t = " ".join(unquote(text).split())
+        if " " in t:
+            t = t.replace(" ", "/")
+        try:
+            net = ipaddress.IPv4Network(t, strict=False)
+        except ValueError:
+            raise ValueError("expected an IPv4 prefix such as 10.0.0.0/8") from None
+        return int(net.network_address), net.prefixlen
+
+    def unparse(self, value: Any) -> str:
+        return f"{ipaddress.IPv4Address(value[0])}/{value[1]}"
+
+
+class _EtherAddress(ArgType):
+    name = "Ethernet address"
+
+    def parse(self, text: str) -> bytes:
+        t = unquote(text)
+        parts = re.split(r"[:\-]", t)
+        if len(parts) == 6 and all(re.fullmatch(r"[0-9a-fA-F]{1,2}", p) for p in parts):
+            return bytes(int(p, 16) for p in parts)
+        if re.fullmatch(r"[0-9a-fA-F]{12}", t):
+            return bytes.fromhex(t)
+        raise ValueError("expected an Ethernet address such as 00:11:22:33:44:55")
+
+    def unparse(self, value: Any) -> str:
+        return ":".join(f"{b:02x}" for b in value)
+
+
+class _Bytes(ArgType):
+    """Binary data: ``0x0011aabb``, Click's ``\\<00 11 aa>`` or a quoted string."""
+
+    name = "bytes"
+
+    def parse(self, text: str) -> bytes:
+        t = text.strip()
+        if t.lower().startswith("0x"):
+            try:
+                return bytes.fromhex(t[2:].replace("_", ""))
+            except ValueError:
+                raise ValueError("expected hex bytes such as 0x00112233") from None
+        if t.startswith("\\<") and t.endswith(">"):
+            try:
+                return bytes.fromhex(t[2:-1].replace(" ", ""))
+            except ValueError:
+                raise ValueError("expected hex bytes such as \\<00 11 22>") from None
+        return unquote(t).encode("latin-1")
+
+    def unparse(self, value: Any) -> str:
+        return "0x" + bytes(value).hex()
+
+
+Bool = _Bool()
+Int = _Int()
+UInt = _Int("non-negative integer", minimum=0)
+PosInt = _Int("positive integer", minimum=1)
+Double = _Double()
+Seconds = _Seconds()
+Bandwidth = _Bandwidth()
+String = _String()
+Filename = _String()
+Word = _Word()
+Raw = _Raw()
+IPAddress = _IPAddress()
+IPPrefix = _IPPrefix()
+EtherAddress = _EtherAddress()
+Bytes = _Bytes()
+
+
+def IntRange(lo: int, hi: int, name: str | None = None) -> ArgType:  # noqa: N802 - a type
+    return _Int(name or f"integer from {lo} to {hi}", lo, hi)
+
+
+class Choice(ArgType):
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.name = "one of " + ", ".join(choices)
+
+    def parse(self, text: str) -> str:
+        t = unquote(text)
+        for c in self.choices:
+            if t.lower() == c.lower():
+                return c
+        raise ValueError(f"expected {self.name}")
+
+    def unparse(self, value: Any) -> str:
+        return str(value)
+
+
+# ---------------------------------------------------------------------- declarations
+@dataclass
+class Arg:
+    """One declared argument of an element.
+
+    ``name`` is its keyword (upper case); ``positional`` arguments may also be given by
+    position, in declaration order. Values land on the element as ``attr`` (default: the
+    lower-cased name).
+    """
+
+    name: str
+    type: ArgType = field(default_factory=lambda: Raw)
+    default: Any = None
+    positional: bool = False
+    required: bool = False
+    help: str = ""
+    attr: str | None = None
+
+    @property
+    def attribute(self) -> str:
+        return self.attr or self.name.lower()
+
+
+@dataclass
+class ParsedArgs:
+    values: dict[str, Any]  # attribute name -> value
+    rest: list[str]  # extra positional arguments (for elements with REST)
+    given: set[str]  # keywords given explicitly
+
+
+def parse_args(
+    config: str,
+    specs: Sequence[Arg],
+    *,
+    rest: bool = False,
+    where: Callable[[str, str | None], ConfigError] | None = None,
+) -> ParsedArgs:
+    """Parse ``config`` against ``specs`` (Click's ``cp_va_kparse``).
+
+    Positional arguments fill the positional specs in order; ``KEYWORD value`` arguments fill
+    any spec by name. With ``rest`` true, surplus positional arguments are returned instead of
+    rejected. ``where(message, hint)`` builds the error (so it can carry a position).
+    """
+
+    def fail(msg: str, hint: str | None = None) -> ConfigError:
+        return where(msg, hint) if where else ConfigError(msg, hint=hint)
+
+    by_name = {s.name: s for s in specs}
+    positional = [s for s in specs if s.positional]
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    extra: list[str] = []
+    pos_i = 0
+    for arg in split_args(config):
+        kw = split_keyword(arg)
+        if kw and kw[0] in by_name:
+            spec = by_name[kw[0]]
+            if spec.name in given:
+                raise fail(f"argument {spec.name} given twice")
+            values[spec.attribute] = _convert(spec, kw[1], fail)
+            given.add(spec.name)
+            continue
+        if pos_i < len(positional) and not extra:
+            spec = positional[pos_i]
+            pos_i += 1
+            if spec.name in given:
+                raise fail(f"argument {spec.name} given twice (by position and by keyword)")
+            hint = None
+            if kw and kw[1]:
+                close = difflib.get_close_matches(kw[0], list(by_name), n=1)
+                hint = f"{kw[0]} is not a keyword here" + (
+                    f"; did you mean {close[0]}?" if close else
+                    f"; keywords: {', '.join(by_name)}" if by_name else "")
+            values[spec.attribute] = _convert(spec, arg, fail, hint)
+            given.add(spec.name)
+            continue
+        if rest:
+            extra.append(arg)
+            continue
+        if kw:
+            close = difflib.get_close_matches(kw[0], list(by_name), n=1)
+            hint = f"did you mean {close[0]}?" if close else (
+                "keywords: " + ", ".join(by_name) if by_name else "this element takes no "
+                "arguments")
+            raise fail(f"unknown keyword {kw[0]!r}", hint)
+        raise fail(
+            f"too many arguments: {arg!r}",
+            f"takes {len(positional)} positional argument(s)"
+            + (f" ({', '.join(s.name for s in positional)})" if positional else "")
+            + (f"; keywords: {', '.join(by_name)}" if by_name else ""),
+        )
+    for spec in specs:
+        if spec.attribute in values:
+            continue
+        if spec.required:
+            raise fail(f"missing required argument {spec.name}",
+                       f"give it {'by position or ' if spec.positional else ''}as "
+                       f"'{spec.name} <{spec.type.name}>'")
+        values[spec.attribute] = spec.default
+    return ParsedArgs(values, extra, given)
+
+
+def _convert(spec: Arg, text: str, fail: Callable[..., ConfigError],
+             hint: str | None = None) -> Any:
+    if not text.strip() and spec.type is not Raw and spec.type is not String:
+        raise fail(f"argument {spec.name} has no value", f"expected {spec.type.name}")
+    try:
+        return spec.type.parse(text)
+    except ValueError as e:
+        raise fail(f"bad value {text.strip()!r} for {spec.name}: {e}", hint) from None
+
+
+def unparse_value(value: Any) -> str:
+    """The configuration form of a Python value given through the Python API."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value)

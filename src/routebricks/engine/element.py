@@ -1,0 +1,443 @@
+"""The element base class: ports, push and pull, arguments, handlers, drop counters.
+
+An element is a small class. It declares, as data, how many ports it has (``port_count``, in
+Click's ``"1/1-2"`` notation), whether they push or pull (``processing``, Click's ``"a/ah"``
+codes: ``h`` push, ``l`` pull, ``a`` agnostic; the last code repeats), and its arguments
+(``ARGS``). It then implements one of:
+
+* ``process(batch)`` — a "simple action" (Click's ``simple_action``): one batch in, the batch to
+  send on output 0 out (or None). The base class turns it into both ``push`` and ``pull``.
+* ``push(port, batch)`` / ``pull(port)`` — for elements with several ports.
+* ``run_task()`` — for elements that produce or move packets on their own (sources, Unqueue).
+
+Elements talk to neighbours with :meth:`Element.emit` (push a batch out of an output) and
+:meth:`Element.pull_input` (pull a batch from an input); both are bound at graph-build time
+to the neighbour's method, so a hop costs one Python call.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from routebricks.engine.args import Arg, ParsedArgs, parse_args, quote, unparse_value
+from routebricks.errors import ConfigError, HandlerError, Position
+from routebricks.packet.batch import PacketBatch
+
+if TYPE_CHECKING:
+    from routebricks.engine.router import Router
+
+PUSH = "h"
+PULL = "l"
+AGNOSTIC = "a"
+
+
+# ---------------------------------------------------------------------- port counts
+@dataclass(frozen=True)
+class PortRange:
+    lo: int
+    hi: int | None  # None: unbounded
+
+    def allows(self, n: int) -> bool:
+        return n >= self.lo and (self.hi is None or n <= self.hi)
+
+    def __str__(self) -> str:
+        if self.hi is None:
+            return f"at least {self.lo}" if self.lo else "any number of"
+        return str(self.lo) if self.lo == self.hi else f"{self.lo} to {self.hi}"
+
+
+def _parse_range(s: str) -> PortRange:
+    s = s.strip()
+    if s == "-":
+        return PortRange(0, None)
+    m = re.fullmatch(r"(\d*)(-?)(\d*)", s)
+    if not m or (not m.group(1) and not m.group(3)):
+        raise ValueError(f"bad port count {s!r}")
+    lo = int(m.group(1)) if m.group(1) else 0
+    if not m.group(2):
+        return PortRange(lo, lo)
+    return PortRange(lo, int(m.group(3)) if m.group(3) else None)
+
+
+def parse_port_count(spec: str) -> tuple[PortRange, PortRange]:
+    """Click's port-count notation: ``"1/1-2"``, ``"0/1"``, ``"1/-"``, ``"1"`` (= 1/1)."""
+    if "/" in spec:
+        a, b = spec.split("/", 1)
+        return _parse_range(a), _parse_range(b)
+    r = _parse_range(spec)
+    return r, r
+
+
+def processing_code(spec: str, side: int, port: int) -> str:
+    """The push/pull/agnostic code of ``port`` on ``side`` (0 inputs, 1 outputs)."""
+    parts = spec.split("/")
+    codes = parts[min(side, len(parts) - 1)]
+    return codes[min(port, len(codes) - 1)]
+
+
+# ---------------------------------------------------------------------- handlers
+@dataclass
+class Handler:
+    name: str
+    read: Callable[[Element], str] | None = None
+    write: Callable[[Element, str], Any] | None = None
+    changes_shared_state: bool = False  # e.g. route updates: the runtime serializes these
+    doc: str = ""
+
+
+def read_handler(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method ``f(self) -> value`` as the read handler ``name``."""
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__dict__.setdefault("_rb_handlers", []).append(("read", name, False))
+        return f
+
+    return deco
+
+
+def write_handler(name: str, *, shared: bool = False) -> Callable[[Callable[..., Any]],
+                                                                   Callable[..., Any]]:
+    """Mark a method ``f(self, value: str)`` as the write handler ``name``.
+
+    ``shared`` says the handler changes state shared between workers (route tables).
+    """
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        f.__dict__.setdefault("_rb_handlers", []).append(("write", name, shared))
+        return f
+
+    return deco
+
+
+# ---------------------------------------------------------------------- registry
+REGISTRY: dict[str, type[Element]] = {}
+
+
+def _format_handler_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, np.integer | np.floating):
+        return str(v.item())
+    return str(v)
+
+
+# ---------------------------------------------------------------------- the element
+class Element:
+    """Base class of every element (see the module docstring for the contract)."""
+
+    #: Click port-count notation, e.g. ``"1/1-2"``.
+    port_count: str = "1/1"
+    #: Click processing codes, e.g. ``"a/ah"``; ``h`` push, ``l`` pull, ``a`` agnostic.
+    processing: ClassVar[str] = AGNOSTIC
+    #: Declared arguments (see :class:`routebricks.engine.args.Arg`).
+    ARGS: ClassVar[tuple[Arg, ...]] = ()
+    #: Accept surplus positional arguments into ``self.rest`` (Classifier patterns, scripts).
+    REST: ClassVar[bool] = False
+    #: A source: the router runs until every source is done.
+    IS_SOURCE: ClassVar[bool] = False
+    #: Element group (Click's: standard, ethernet, ip, ...); set from the module path.
+    GROUP: ClassVar[str] = ""
+    #: Not registered under its class name (abstract helpers).
+    ABSTRACT: ClassVar[bool] = False
+
+    HANDLERS: ClassVar[dict[str, Handler]] = {}
+
+    # Instance state (set by the router).
+    name: str
+    router: Router | None
+    pos: Position | None
+    rest: list[str]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.HANDLERS = _collect_handlers(cls)
+        if not cls.GROUP:
+            parts = cls.__module__.split(".")
+            cls.GROUP = parts[2] if parts[:2] == ["routebricks", "elements"] and len(parts) > 2 \
+                else "user"
+        if not cls.__dict__.get("ABSTRACT", False) and not cls.__name__.startswith("_"):
+            REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, *args: Any, name: str | None = None, **kwargs: Any) -> None:
+        """Python API: ``FromDump("in.pcap", STOP=True)``. Arguments are written out as a
+        Click configuration string and parsed like one, so both front ends agree."""
+        parts = [unparse_value(a) for a in args]
+        for k, v in kwargs.items():
+            parts.append(f"{k.upper()} {unparse_value(v)}")
+        self.config = ", ".join(parts)
+        self.name = name or ""
+        self.router = None
+        self.pos = None
+        self.rest = []
+        self.drops: collections.Counter[str] = collections.Counter()
+        self.calls = 0
+        self.packets = 0
+        self.ninputs = 0
+        self.noutputs = 0
+        self._out: list[Callable[[int, PacketBatch], None] | None] = []
+        self._out_port: list[int] = []
+        self._in: list[Callable[[int], PacketBatch | None] | None] = []
+        self._in_port: list[int] = []
+        self.input_modes: list[str] = []
+        self.output_modes: list[str] = []
+        self._py_edges: list[tuple[int, Element, int]] = []  # Python API connections
+        self._configured = False
+
+    @classmethod
+    def from_config(cls, config: str, name: str, pos: Position | None = None) -> Element:
+        e = cls.__new__(cls)
+        Element.__init__(e)
+        e.config = config
+        e.name = name
+        e.pos = pos
+        return e
+
+    # ------------------------------------------------------------------ configuration
+    def error(self, message: str, hint: str | None = None) -> ConfigError:
+        """A configuration error about this element, at its place in the configuration."""
+        return ConfigError(f"{self.name or type(self).__name__} :: {type(self).__name__}: "
+                           f"{message}", self.pos, hint)
+
+    def parse_config(self) -> ParsedArgs:
+        parsed = parse_args(self.config, self.ARGS, rest=self.REST,
+                            where=lambda m, h: self.error(m, h))
+        for k, v in parsed.values.items():
+            setattr(self, k, v)
+        self.rest = parsed.rest
+        return parsed
+
+    def resolve_path(self, name: str) -> str:
+        """A file name from the configuration: as given (relative to the working directory,
+        as in Click), or else relative to the configuration file's directory."""
+        import os
+
+        if os.path.isabs(name) or os.path.exists(name) or self.router is None:
+            return name
+        base = self.router.graph.base_dir
+        if base and os.path.exists(os.path.join(base, name)):
+            return os.path.join(base, name)
+        return name
+
+    def configure(self) -> None:
+        """Check and derive state from the parsed arguments (override; raise self.error)."""
+
+    def initialize(self) -> None:
+        """Acquire resources (files, sockets) once the graph is checked (override)."""
+
+    def cleanup(self) -> None:
+        """Release resources when the router stops (override)."""
+
+    # ------------------------------------------------------------------ packet flow
+    def process(self, batch: PacketBatch) -> PacketBatch | None:
+        """Simple action: transform a batch bound for output 0 (override)."""
+        return batch
+
+    def push(self, port: int, batch: PacketBatch) -> None:
+        out = self.process(batch)
+        if out is not None and len(out):
+            self.emit(0, out)
+
+    def pull(self, port: int) -> PacketBatch | None:
+        batch = self.pull_input(0)
+        if batch is None:
+            return None
+        out = self.process(batch)
+        return out if out is not None and len(out) else None
+
+    def emit(self, port: int, batch: PacketBatch) -> None:
+        """Push ``batch`` out of output ``port``; dropped (and counted) if unconnected."""
+        target = self._out[port] if port < len(self._out) else None
+        if target is None:
+            self.drop(batch, f"output {port} not connected")
+            return
+        target(self._out_port[port], batch)
+
+    def emit_or_drop(self, port: int, batch: PacketBatch | None, reason: str) -> None:
+        """Send ``batch`` out of ``port`` if that output exists, else drop it as ``reason``
+        (Click's convention for optional error outputs such as DecIPTTL's output 1)."""
+        if batch is None or not len(batch):
+            return
+        if port < self.noutputs and self._out[port] is not None:
+            self.emit(port, batch)
+        else:
+            self.drop(batch, reason)
+
+    def pull_input(self, port: int) -> PacketBatch | None:
+        src = self._in[port] if port < len(self._in) else None
+        if src is None:
+            return None
+        return src(self._in_port[port])
+
+    def drop(self, batch: PacketBatch | int, reason: str) -> None:
+        """Count dropped packets under a reason a user can read."""
+        n = batch if isinstance(batch, int) else len(batch)
+        if n:
+            self.drops[reason] += n
+
+    def require_length(self, batch: PacketBatch, need: int | np.ndarray,
+                       reason: str = "too short") -> PacketBatch:
+        """The packets at least ``need`` bytes long; the rest dropped and counted."""
+        short = batch.length < need
+        if not short.any():
+            return batch
+        self.drop(int(np.count_nonzero(short)), reason)
+        return batch.select(~short)
+
+    # ------------------------------------------------------------------ tasks
+    def wants_task(self) -> bool:
+        """Whether the router should schedule :meth:`run_task` (decided after push/pull
+        modes are known)."""
+        return type(self).run_task is not Element.run_task
+
+    def run_task(self) -> bool:
+        """Do one unit of work; return whether anything happened (override)."""
+        return False
+
+    def is_done(self) -> bool:
+        """For sources: whether this source will produce no more packets."""
+        return True
+
+    # ------------------------------------------------------------------ handlers
+    def handler(self, name: str) -> Handler:
+        h = self.HANDLERS.get(name)
+        if h is None:
+            close = [n for n in self.HANDLERS if n.startswith(name[:2])][:5]
+            raise HandlerError(f"{self.name}: no handler {name!r}"
+                               + (f" (handlers: {', '.join(sorted(self.HANDLERS))})"
+                                  if not close else f"; did you mean {', '.join(close)}?"))
+        return h
+
+    def read(self, name: str) -> str:
+        h = self.handler(name)
+        if h.read is None:
+            raise HandlerError(f"{self.name}.{name} is not a read handler")
+        return _format_handler_value(h.read(self))
+
+    def write(self, name: str, value: str = "") -> None:
+        h = self.handler(name)
+        if h.write is None:
+            raise HandlerError(f"{self.name}.{name} is not a write handler")
+        try:
+            h.write(self, value)
+        except ConfigError as e:
+            raise HandlerError(f"{self.name}.{name}: {e.message}") from None
+        except ValueError as e:
+            raise HandlerError(f"{self.name}.{name}: {e}") from None
+
+    @read_handler("name")
+    def _h_name(self) -> str:
+        """The element's name."""
+        return self.name
+
+    @read_handler("class")
+    def _h_class(self) -> str:
+        """The element's class."""
+        return type(self).__name__
+
+    @read_handler("config")
+    def _h_config(self) -> str:
+        """The element's configuration string."""
+        return self.config
+
+    @read_handler("ports")
+    def _h_ports(self) -> str:
+        """Input and output ports with their push/pull modes and connections."""
+        lines = []
+        if self.router:
+            for side, modes in (("input", self.input_modes), ("output", self.output_modes)):
+                lines.append(f"{len(modes)} {side}{'s' if len(modes) != 1 else ''}")
+                for p, m in enumerate(modes):
+                    peers = self.router.peers(self, side, p)
+                    lines.append(f"{'push' if m == PUSH else 'pull'}\t" + ", ".join(peers))
+        return "\n".join(lines)
+
+    @read_handler("handlers")
+    def _h_handlers(self) -> str:
+        """The element's handlers and whether each reads (r) or writes (w)."""
+        return "\n".join(
+            f"{n}\t{'r' if h.read else ''}{'w' if h.write else ''}"
+            for n, h in sorted(self.HANDLERS.items())
+        )
+
+    @read_handler("drops")
+    def _h_drops(self) -> str:
+        """Dropped packets by reason, one 'count<TAB>reason' line each."""
+        return "\n".join(f"{n}\t{r}" for r, n in sorted(self.drops.items()))
+
+    # ------------------------------------------------------------------ Python API
+    def __getitem__(self, port: int) -> PortRef:
+        return PortRef(self, port)
+
+    def __rshift__(self, other: Element | PortRef) -> Element:
+        return PortRef(self, 0) >> other
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name or '(unnamed)'}>"
+
+    def unparse(self) -> str:
+        """This element's declaration in the configuration language."""
+        cfg = f"({self.config})" if self.config.strip() else ""
+        return f"{self.name} :: {type(self).__name__}{cfg}"
+
+    # documentation
+    @classmethod
+    def doc(cls) -> str:
+        return inspect.getdoc(cls) or ""
+
+
+def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
+    """Handlers of ``cls``: inherited ones, overridden by methods marked in ``cls`` itself."""
+    handlers: dict[str, Handler] = {}
+    for base in reversed(cls.__mro__[1:]):
+        handlers.update(getattr(base, "HANDLERS", {}))
+    for attr, f in list(cls.__dict__.items()):
+        for kind, hname, shared in getattr(f, "_rb_handlers", ()):
+            old = handlers.get(hname)
+            h = Handler(hname, old.read if old else None, old.write if old else None,
+                        old.changes_shared_state if old else False, old.doc if old else "")
+            if kind == "read":
+                h.read = getattr(cls, attr)
+            else:
+                h.write = getattr(cls, attr)
+                h.changes_shared_state = shared
+            h.doc = h.doc or (inspect.getdoc(f) or "").split("\n")[0]
+            handlers[hname] = h
+    return handlers
+
+
+Element.HANDLERS = _collect_handlers(Element)
+
+
+class PortRef:
+    """``element[n]`` in the Python API: output ``n`` on the left of ``>>``, input ``n`` on
+    the right. ``a[1] >> b[2] >> c`` is Click's ``a [1] -> [2] b -> c``."""
+
+    def __init__(self, element: Element, port: int) -> None:
+        self.element = element
+        self.port = port
+
+    def __rshift__(self, other: Element | PortRef) -> Element:
+        if isinstance(other, PortRef):
+            dst, dport = other.element, other.port
+        elif isinstance(other, Element):
+            dst, dport = other, 0
+        else:
+            raise TypeError(f"cannot connect {self.element!r} to {other!r}: not an element")
+        self.element._py_edges.append((self.port, dst, dport))
+        dst._py_edges_in = getattr(dst, "_py_edges_in", [])
+        dst._py_edges_in.append((self.element, self.port, dport))
+        return dst
+
+
+def quote_config(s: str) -> str:
+    return quote(s)

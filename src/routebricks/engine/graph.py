@@ -1,0 +1,67 @@
+"""A flattened router graph as data: element declarations and connections.
+
+This is what the parser produces (compounds expanded, variables substituted), what the Python
+API produces, what ``-o`` writes back out in the configuration language, and what worker
+processes rebuild their routers from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from routebricks.errors import Position
+
+
+@dataclass
+class ElementDecl:
+    name: str
+    class_name: str
+    config: str
+    pos: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Connection:
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    pos: Position | None = field(default=None, compare=False, hash=False)
+
+    def __str__(self) -> str:
+        return f"{self.src} [{self.sport}] -> [{self.dport}] {self.dst}"
+
+
+@dataclass
+class Requirement:
+    kind: str  # "package", "python", ...
+    value: str
+    pos: Position | None = field(default=None, compare=False)
+
+
+@dataclass
+class Graph:
+    elements: dict[str, ElementDecl] = field(default_factory=dict)
+    connections: list[Connection] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    base_dir: str | None = field(default=None, compare=False)  # for relative file names
+    sources: dict[str, str] = field(default_factory=dict, compare=False)  # for error context
+
+    def same_as(self, other: Graph) -> bool:
+        """Equal elements (name, class, configuration) and the same set of connections."""
+        return (
+            self.elements == other.elements
+            and set(self.connections) == set(other.connections)
+        )
+
+    def unparse(self) -> str:
+        """The graph in the configuration language, one declaration or connection a line."""
+        lines = ["// flattened by routebricks"]
+        for r in self.requirements:
+            lines.append(f"require({r.kind} {r.value});")
+        for d in self.elements.values():
+            cfg = d.config.strip()
+            lines.append(f"{d.name} :: {d.class_name}" + (f"({cfg});" if cfg else ";"))
+        for c in self.connections:
+            lines.append(f"{c.src} [{c.sport}] -> [{c.dport}] {c.dst};")
+        return "\n".join(lines) + "\n"

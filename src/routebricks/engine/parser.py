@@ -1,0 +1,598 @@
+"""The Click configuration language: parse to statements, then flatten into a :class:`Graph`.
+
+Supported: ``//`` and ``/* */`` comments; declarations ``a, b :: Class(config)``; anonymous
+elements ``Class(config)`` named ``Class@N``; connection chains ``a [1] -> [2] b -> c`` with
+declarations inside them; ``elementclass Name { [$formal, KEYWORD $kw |] ... }`` with ``input``
+and ``output`` (and anonymous compounds ``{ ... }``), the synonym form ``elementclass A B``;
+``define($X value, ...)`` and ``$X``/``${X}`` in configuration strings; ``require(package
+NAME)`` and ``require(python FILE)``.
+
+Compound elements are expanded: element ``n`` of compound class ``C`` becomes ``n/inner``
+elements, and connections through ``input``/``output`` are spliced, as Click does when it
+flattens a configuration.
+
+Every error carries file:line:column, the offending line and a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from routebricks.engine.args import split_args, split_keyword, strip_comments, unquote
+from routebricks.engine.graph import Connection, ElementDecl, Graph, Requirement
+from routebricks.engine.lexer import CONFIG, EOF, IDENT, KEYWORD, OP, PORT, VARIABLE, Lexer, Token
+from routebricks.errors import ConfigError, Position
+
+
+# ---------------------------------------------------------------------- syntax tree
+@dataclass
+class Compound:
+    formals: list[tuple[str | None, str]]  # (keyword or None, "$var")
+    body: list[object]
+    pos: Position
+    name: str = ""
+
+
+@dataclass
+class ClassRef:
+    name: str | None
+    compound: Compound | None
+    pos: Position
+
+
+@dataclass
+class Decl:
+    names: list[tuple[str, Position]]
+    cls: ClassRef
+    config: str | None
+    config_pos: Position | None
+    override: bool = False
+
+
+@dataclass
+class Ref:
+    """An element in a connection: a declared name, a declaration, or an anonymous element."""
+
+    kind: str  # "name" | "decl" | "anon"
+    pos: Position
+    name: str = ""
+    decl: Decl | None = None
+    cls: ClassRef | None = None
+    config: str | None = None
+    config_pos: Position | None = None
+
+
+@dataclass
+class Endpoint:
+    ref: Ref
+    in_port: int | None = None
+    out_port: int | None = None
+    in_pos: Position | None = None
+    out_pos: Position | None = None
+
+
+@dataclass
+class Chain:
+    endpoints: list[Endpoint]
+    arrows: list[Token]
+
+
+@dataclass
+class ElementClass:
+    name: str
+    cls: ClassRef
+    pos: Position
+
+
+@dataclass
+class Define:
+    config: str
+    pos: Position
+
+
+@dataclass
+class Require:
+    config: str
+    pos: Position
+
+
+# ---------------------------------------------------------------------- parsing
+class Parser:
+    def __init__(self, text: str, filename: str = "<config>", override: bool = False) -> None:
+        self.lexer = Lexer(text, filename)
+        self.toks = self.lexer.tokens()
+        self.k = 0
+        self.override = override
+
+    # token helpers
+    def peek(self, ahead: int = 0) -> Token:
+        return self.toks[min(self.k + ahead, len(self.toks) - 1)]
+
+    def next(self) -> Token:
+        t = self.peek()
+        self.k += 1
+        return t
+
+    def at(self, kind: str, text: str | None = None, ahead: int = 0) -> bool:
+        t = self.peek(ahead)
+        return t.kind == kind and (text is None or t.text == text)
+
+    def error(self, tok: Token, msg: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(msg, tok.pos, hint, self.lexer.source_line(tok.pos))
+
+    def expect(self, kind: str, text: str | None, what: str, hint: str | None = None) -> Token:
+        if not self.at(kind, text):
+            t = self.peek()
+            found = "end of file" if t.kind == EOF else repr(t.text)
+            raise self.error(t, f"expected {what}, found {found}", hint)
+        return self.next()
+
+    # grammar
+    def parse(self) -> list[object]:
+        body = self.statements(top=True)
+        self.expect(EOF, None, "end of file")
+        return body
+
+    def statements(self, top: bool) -> list[object]:
+        body: list[object] = []
+        while True:
+            if self.at(OP, ";"):
+                self.next()
+                continue
+            t = self.peek()
+            if t.kind == EOF or (not top and self.at(OP, "}")):
+                return body
+            if t.kind == KEYWORD:
+                body.append(self.keyword_statement())
+            else:
+                body.append(self.connection_or_decl())
+
+    def keyword_statement(self) -> object:
+        kw = self.next()
+        if kw.text == "elementclass":
+            name = self.expect(IDENT, None, "a class name after 'elementclass'")
+            if self.at(OP, "{"):
+                comp = self.compound()
+                comp.name = name.text
+                return ElementClass(name.text, ClassRef(None, comp, comp.pos), kw.pos)
+            syn = self.expect(IDENT, None, "'{' or an existing class name",
+                              "write 'elementclass Name { ... }' or 'elementclass Name Other'")
+            return ElementClass(name.text, ClassRef(syn.text, None, syn.pos), kw.pos)
+        cfg = self.expect(CONFIG, None, f"'(' after {kw.text!r}",
+                          f"write {kw.text}(...)")
+        if kw.text == "define":
+            return Define(cfg.text, cfg.pos)
+        return Require(cfg.text, cfg.pos)
+
+    def compound(self) -> Compound:
+        open_tok = self.expect(OP, "{", "'{'")
+        formals = self.formals()
+        body = self.statements(top=False)
+        if self.at(OP, "||"):
+            raise self.error(self.peek(), "overloaded compound classes ('||') are not supported",
+                             "declare separate element classes instead")
+        self.expect(OP, "}", "'}' to close the element class",
+                    f"the '{{' at line {open_tok.pos.line} column {open_tok.pos.column} is open")
+        return Compound(formals, body, open_tok.pos)
+
+    def formals(self) -> list[tuple[str | None, str]]:
+        """``$a, $b, KEYWORD $c |`` at the start of a compound, if present."""
+        save = self.k
+        out: list[tuple[str | None, str]] = []
+        while True:
+            if self.at(VARIABLE):
+                out.append((None, self.next().text))
+            elif self.at(IDENT) and self.at(VARIABLE, ahead=1):
+                kw = self.next().text
+                out.append((kw, self.next().text))
+            else:
+                break
+            if self.at(OP, ","):
+                self.next()
+                continue
+            break
+        if out and self.at(OP, "|"):
+            self.next()
+            return out
+        self.k = save
+        return []
+
+    def class_ref(self) -> ClassRef:
+        if self.at(OP, "{"):
+            c = self.compound()
+            return ClassRef(None, c, c.pos)
+        t = self.expect(IDENT, None, "a class name after '::'")
+        return ClassRef(t.text, None, t.pos)
+
+    def maybe_config(self) -> tuple[str | None, Position | None]:
+        if self.at(CONFIG):
+            t = self.next()
+            return t.text, t.pos
+        return None, None
+
+    def connection_or_decl(self) -> object:
+        # a, b, c :: Class(config)
+        if self.at(IDENT) and self.at(OP, ",", 1):
+            names: list[tuple[str, Position]] = []
+            while True:
+                t = self.expect(IDENT, None, "an element name")
+                names.append((t.text, t.pos))
+                if not self.at(OP, ","):
+                    break
+                self.next()
+            self.expect(OP, "::", "'::' after the list of element names",
+                        "declare several elements as 'a, b :: Class(args)'")
+            cls = self.class_ref()
+            cfg, cpos = self.maybe_config()
+            return Decl(names, cls, cfg, cpos, self.override)
+        endpoints = [self._endpoint_after_arrow()]
+        arrows: list[Token] = []
+        while self.at(OP, "->") or self.at(OP, "=>"):
+            arrows.append(self.next())
+            endpoints.append(self._endpoint_after_arrow())
+        if len(endpoints) == 1:
+            ep = endpoints[0]
+            if ep.in_port is not None:
+                raise ConfigError("input port given, but no connection leads to it",
+                                  ep.in_pos, "write 'a -> [1] b' or remove the '[n]'",
+                                  self.lexer.source_line(ep.in_pos))  # type: ignore[arg-type]
+            if ep.out_port is not None:
+                raise ConfigError("output port given, but no connection follows",
+                                  ep.out_pos, "write 'a [1] -> b' or remove the '[n]'",
+                                  self.lexer.source_line(ep.out_pos))  # type: ignore[arg-type]
+            if ep.ref.kind == "decl":
+                return ep.ref.decl
+        else:
+            last = endpoints[-1]
+            if last.out_port is not None:
+                raise ConfigError("output port at the end of a connection chain",
+                                  last.out_pos, "remove the '[n]' or connect it with '->'",
+                                  self.lexer.source_line(last.out_pos))  # type: ignore[arg-type]
+        return Chain(endpoints, arrows)
+
+    def _endpoint_after_arrow(self) -> Endpoint:
+        """``[in] element [out]``, each port optional."""
+        in_port = in_pos = None
+        if self.at(OP, "["):
+            in_port, in_pos = self.port()
+        ep = Endpoint(self.element_ref(), in_port, None, in_pos)
+        if self.at(OP, "["):
+            ep.out_port, ep.out_pos = self.port()
+        return ep
+
+    def port(self) -> tuple[int, Position]:
+        open_tok = self.expect(OP, "[", "'['")
+        t = self.expect(PORT, None, "a port number", "ports are numbers: [0], [1], ...")
+        self.expect(OP, "]", "']' after the port number",
+                    "one port per bracket: 'a [1] -> [0] b'")
+        return int(t.text), open_tok.pos
+
+    def element_ref(self) -> Ref:
+        t = self.peek()
+        if self.at(OP, "{"):
+            cls = self.class_ref()
+            cfg, cpos = self.maybe_config()
+            return Ref("anon", t.pos, cls=cls, config=cfg, config_pos=cpos)
+        if t.kind != IDENT:
+            found = "end of file" if t.kind == EOF else repr(t.text)
+            hint = ("a connection must end in an element" if t.kind == EOF or t.text == ";"
+                    else "expected an element name, a class, or a declaration 'name :: Class'")
+            if t.kind == PORT or t.text == "[":
+                hint = "ports go next to an element: 'a [1] -> [0] b'"
+            raise self.error(t, f"expected an element, found {found}", hint)
+        self.next()
+        if self.at(OP, "::"):
+            self.next()
+            cls = self.class_ref()
+            cfg, cpos = self.maybe_config()
+            decl = Decl([(t.text, t.pos)], cls, cfg, cpos, self.override)
+            return Ref("decl", t.pos, name=t.text, decl=decl)
+        if self.at(CONFIG):
+            c = self.next()
+            return Ref("anon", t.pos, cls=ClassRef(t.text, None, t.pos), config=c.text,
+                       config_pos=c.pos)
+        return Ref("name", t.pos, name=t.text)
+
+
+# ---------------------------------------------------------------------- flattening
+@dataclass
+class _Scope:
+    prefix: str
+    env: dict[str, str]
+    classes: dict[str, ClassRef]
+    names: dict[str, str] = field(default_factory=dict)  # local name -> flat name
+    parent: _Scope | None = None
+
+    def find_class(self, name: str) -> ClassRef | None:
+        s: _Scope | None = self
+        while s is not None:
+            if name in s.classes:
+                return s.classes[name]
+            s = s.parent
+        return None
+
+
+_VAR = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Flattener:
+    """Expands statements into a flat :class:`Graph`."""
+
+    def __init__(self, lexers: dict[str, Lexer], class_exists: Callable[[str], bool],
+                 class_names: Callable[[], list[str]]) -> None:
+        self.lexers = lexers
+        self.class_exists = class_exists
+        self.class_names = class_names
+        self.graph = Graph()
+        self.tunnels: set[str] = set()
+        self.anon = 0
+        self.decl_pos: dict[str, Position | None] = {}
+
+    def err(self, msg: str, pos: Position | None, hint: str | None = None) -> ConfigError:
+        src = None
+        if pos is not None and pos.file in self.lexers:
+            src = self.lexers[pos.file].source_line(pos)
+        return ConfigError(msg, pos, hint, src)
+
+    # -- variables
+    def subst(self, text: str, env: dict[str, str], pos: Position | None) -> str:
+        def rep(m: re.Match[str]) -> str:
+            var = "$" + m.group(1).strip("{}")
+            if var not in env:
+                raise self.err(f"undefined variable {var}", pos,
+                               f"define it with define({var} value) or as a compound "
+                               f"argument")
+            return env[var]
+
+        return _VAR.sub(rep, text)
+
+    # -- entry
+    def flatten(self, body: list[object], defines: dict[str, str] | None = None) -> Graph:
+        scope = _Scope("", dict(defines or {}), {})
+        self.expand(body, scope)
+        self.splice()
+        return self.graph
+
+    def expand(self, body: list[object], scope: _Scope) -> None:
+        # Pass 1: classes, defines, declarations (names may be used before they are declared).
+        for st in body:
+            if isinstance(st, ElementClass):
+                scope.classes[st.name] = st.cls
+            elif isinstance(st, Define):
+                for arg in split_args(st.config):
+                    m = re.fullmatch(r"(\$[A-Za-z_][A-Za-z0-9_]*)\s*(.*)", arg, re.S)
+                    if not m:
+                        raise self.err(f"bad definition {arg!r}", st.pos,
+                                       "write define($NAME value, ...)")
+                    scope.env[m.group(1)] = self.subst(m.group(2).strip(), scope.env, st.pos)
+        for st in body:
+            if isinstance(st, Decl):
+                self.declare(st, scope)
+            elif isinstance(st, Chain):
+                for ep in st.endpoints:
+                    if ep.ref.kind == "decl":
+                        assert ep.ref.decl is not None
+                        self.declare(ep.ref.decl, scope)
+        # Pass 2: connections.
+        for st in body:
+            if isinstance(st, Chain):
+                self.connect_chain(st, scope)
+
+    def declare(self, d: Decl, scope: _Scope) -> None:
+        for name, pos in d.names:
+            if name in ("input", "output") and scope.prefix:
+                raise self.err(f"{name!r} is reserved inside element classes", pos,
+                               "choose another element name")
+            if name in scope.names and not d.override:
+                first = self.decl_pos.get(scope.prefix + name)
+                raise self.err(f"redeclaration of element {name!r}", pos,
+                               f"first declared at {first}" if first else None)
+            if self.class_exists(name) or scope.find_class(name):
+                raise self.err(f"element name {name!r} is a class name", pos,
+                               "give the element a name that is not a class")
+            flat = scope.prefix + name
+            if d.override and name in scope.names:
+                self._remove(flat)
+            scope.names[name] = flat
+            self.decl_pos[flat] = pos
+            self.instantiate(flat, d.cls, d.config or "", d.config_pos or pos, scope, pos)
+
+    def _remove(self, flat: str) -> None:
+        """Forget an element (and its compound insides) that an override replaces."""
+        for k in [k for k in self.graph.elements if k == flat or k.startswith(flat + "/")]:
+            del self.graph.elements[k]
+        self.tunnels.discard(flat + "/input")
+        self.tunnels.discard(flat + "/output")
+
+    def instantiate(self, flat: str, cls: ClassRef, config: str, cpos: Position,
+                    scope: _Scope, pos: Position) -> None:
+        config = self.subst(strip_comments(config), scope.env, cpos)
+        comp: Compound | None = cls.compound
+        cname = cls.name
+        seen = set()
+        while comp is None and cname is not None:
+            ref = scope.find_class(cname)
+            if ref is None:
+                break
+            if cname in seen:
+                raise self.err(f"element class {cname!r} is defined in terms of itself", cls.pos)
+            seen.add(cname)
+            comp, cname = ref.compound, ref.name
+        if comp is not None:
+            self.expand_compound(flat, comp, config, cpos, scope)
+            return
+        assert cname is not None
+        if not self.class_exists(cname):
+            close = difflib.get_close_matches(cname, self.class_names(), n=3)
+            raise self.err(f"unknown element class {cname!r}", cls.pos,
+                           f"did you mean {' or '.join(close)}?" if close else
+                           "see 'routebricks elements' for the library, or "
+                           "require(python \"file.py\") for your own elements")
+        self.graph.elements[flat] = ElementDecl(flat, cname, " ".join(config.split())
+                                                if "\n" not in config else config.strip(), pos)
+
+    def expand_compound(self, flat: str, comp: Compound, config: str, cpos: Position,
+                        scope: _Scope) -> None:
+        if flat.count("/") > 64:
+            raise self.err("element classes nest too deeply (recursive element class?)",
+                           comp.pos)
+        env = dict(scope.env)
+        args = split_args(config)
+        positional = [v for k, v in comp.formals if k is None]
+        keywords = {k: v for k, v in comp.formals if k is not None}
+        pi = 0
+        for a in args:
+            kw = split_keyword(a)
+            if kw and kw[0] in keywords:
+                env[keywords[kw[0]]] = kw[1]
+                continue
+            if pi >= len(positional):
+                raise self.err(f"too many arguments for element class {comp.name or '{...}'}"
+                               f": {a!r}", cpos,
+                               f"it takes {len(positional)} positional argument(s)")
+            env[positional[pi]] = unquote(a) if a.startswith('"') else a
+            pi += 1
+        if pi < len(positional):
+            raise self.err(f"element class {comp.name or '{...}'} needs argument "
+                           f"{positional[pi]}", cpos,
+                           f"it takes {len(positional)} positional argument(s): "
+                           + ", ".join(positional))
+        for v in keywords.values():
+            env.setdefault(v, "")
+        inner = _Scope(flat + "/", env, {}, parent=scope)
+        inner.names["input"] = flat + "/input"
+        inner.names["output"] = flat + "/output"
+        self.tunnels.add(flat + "/input")
+        self.tunnels.add(flat + "/output")
+        self.expand(comp.body, inner)
+
+    def resolve(self, ep: Endpoint, scope: _Scope) -> str:
+        r = ep.ref
+        if r.kind == "decl":
+            assert r.decl is not None
+            return scope.names[r.decl.names[0][0]]
+        if r.kind == "name":
+            s: _Scope | None = scope
+            if r.name in scope.names:
+                return scope.names[r.name]
+            # a class used bare: anonymous element with no configuration
+            if scope.find_class(r.name) or self.class_exists(r.name):
+                return self.anonymous(ClassRef(r.name, None, r.pos), "", r.pos, scope, r.pos)
+            s = scope
+            known = list(s.names)
+            close = difflib.get_close_matches(r.name, known + self.class_names(), n=3)
+            raise self.err(f"undeclared element {r.name!r}", r.pos,
+                           f"did you mean {' or '.join(close)}?" if close else
+                           f"declare it first: '{r.name} :: Class(args)'")
+        assert r.cls is not None
+        return self.anonymous(r.cls, r.config or "", r.config_pos or r.pos, scope, r.pos)
+
+    def anonymous(self, cls: ClassRef, config: str, cpos: Position, scope: _Scope,
+                  pos: Position) -> str:
+        self.anon += 1
+        base = cls.name or "Compound"
+        name = f"{base}@{self.anon}"
+        while scope.prefix + name in self.graph.elements or name in scope.names:
+            self.anon += 1
+            name = f"{base}@{self.anon}"
+        flat = scope.prefix + name
+        scope.names[name] = flat
+        self.instantiate(flat, cls, config, cpos, scope, pos)
+        return flat
+
+    def connect_chain(self, chain: Chain, scope: _Scope) -> None:
+        first = chain.endpoints[0]
+        if first.in_port is not None:
+            raise self.err("input port at the start of a connection chain", first.in_pos,
+                           "remove the '[n]' before the first element")
+        names = [self.resolve(ep, scope) for ep in chain.endpoints]
+        for i in range(len(names) - 1):
+            a, b = chain.endpoints[i], chain.endpoints[i + 1]
+            self.graph.connections.append(
+                Connection(names[i], a.out_port or 0, names[i + 1], b.in_port or 0,
+                           chain.arrows[i].pos))
+
+    def splice(self) -> None:
+        """Replace connections through compound ``input``/``output`` tunnels by direct ones."""
+        conns = self.graph.connections
+        compounds = {t.rsplit("/", 1)[0] for t in self.tunnels}
+        # Connections naming a compound element itself go through its tunnels.
+        fixed: list[Connection] = []
+        for c in conns:
+            src = c.src + "/output" if c.src in compounds else c.src
+            dst = c.dst + "/input" if c.dst in compounds else c.dst
+            fixed.append(Connection(src, c.sport, dst, c.dport, c.pos))
+        conns = fixed
+        for t in sorted(self.tunnels, key=lambda s: -s.count("/")):
+            ins = [c for c in conns if c.dst == t]
+            outs = [c for c in conns if c.src == t]
+            rest = [c for c in conns if c.dst != t and c.src != t]
+            for c in ins:
+                matched = [d for d in outs if d.sport == c.dport]
+                if not matched:
+                    owner = t.rsplit("/", 1)[0]
+                    side = "input" if t.endswith("/input") else "output"
+                    raise self.err(f"element class instance {owner!r} has no {side} "
+                                   f"{c.dport}", c.pos,
+                                   f"inside the class, connect '{side} [{c.dport}]'" if
+                                   side == "input" else
+                                   f"inside the class, connect something '-> [{c.dport}] "
+                                   "output'")
+                for d in matched:
+                    rest.append(Connection(c.src, c.sport, d.dst, d.dport, c.pos))
+            conns = rest
+        # de-duplicate while keeping order
+        seen: set[Connection] = set()
+        out = []
+        for c in conns:
+            if c not in seen:
+                seen.add(c)
+                out.append(c)
+        self.graph.connections = out
+
+
+# ---------------------------------------------------------------------- entry points
+def parse_requirements(body: list[object]) -> list[Requirement]:
+    reqs: list[Requirement] = []
+    for st in body:
+        if isinstance(st, Require):
+            for arg in split_args(st.config):
+                parts = arg.split(None, 1)
+                if len(parts) == 2:
+                    reqs.append(Requirement(parts[0], unquote(parts[1]), st.pos))
+                else:
+                    reqs.append(Requirement("feature", unquote(parts[0]), st.pos))
+    return reqs
+
+
+def parse_config(
+    text: str,
+    filename: str = "<config>",
+    *,
+    class_exists: Callable[[str], bool],
+    class_names: Callable[[], list[str]] = list,
+    extra: str | None = None,
+    extra_name: str = "<-e>",
+    load_requirement: Callable[[Requirement], None] | None = None,
+    defines: dict[str, str] | None = None,
+) -> Graph:
+    """Parse and flatten a configuration (plus optional ``-e`` text that may redeclare
+    elements of the file, replacing them)."""
+    p = Parser(text, filename)
+    body = p.parse()
+    lexers = {filename: p.lexer}
+    if extra:
+        p2 = Parser(extra, extra_name, override=True)
+        body = body + p2.parse()
+        lexers[extra_name] = p2.lexer
+    reqs = parse_requirements(body)
+    for r in reqs:
+        if load_requirement:
+            load_requirement(r)
+    f = Flattener(lexers, class_exists, class_names)
+    g = f.flatten(body, defines)
+    g.requirements = reqs
+    return g

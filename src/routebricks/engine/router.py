@@ -1,0 +1,497 @@
+"""The router: elements instantiated from a graph, checked, bound, and driven.
+
+Building a router goes through fixed steps, and every configuration error surfaces before any
+packet moves: instantiate the classes; parse each element's arguments; check port numbers and
+that every port is connected; decide push or pull for agnostic ports and reject push/pull
+mismatches; bind each connection to the neighbour's method; initialize elements (open files,
+sockets). Then :meth:`Router.run` drives the task elements round-robin.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from routebricks.engine.element import (
+    AGNOSTIC,
+    PULL,
+    PUSH,
+    Element,
+    parse_port_count,
+    processing_code,
+)
+from routebricks.engine.graph import Connection, ElementDecl, Graph
+from routebricks.engine.registry import class_exists, class_names, get_class
+from routebricks.errors import ConfigError, HandlerError, RouteBricksError
+
+VERSION = "0.1.0"
+
+
+class Router:
+    """A running (or runnable) router built from a flattened :class:`Graph`."""
+
+    def __init__(self, graph: Graph, elements: dict[str, Element] | None = None,
+                 profile: bool = False) -> None:
+        self.graph = graph
+        self.elements: dict[str, Element] = {}
+        self.connections: list[Connection] = list(graph.connections)
+        self.profile = profile
+        self.budget: int | None = None  # packets sources may still emit (--limit)
+        self.stop_reason: str | None = None
+        self.started_at = 0.0
+        self.kp: int = 1024  # default packets per poll for sources (--kp)
+        self.elapsed = 0.0
+        self.stop_listener: Callable[[str], bool] | None = None  # DriverManager
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._child_ns = 0
+        self.tasks: list[Element] = []
+        self.sources: list[Element] = []
+        self._initialized = False
+        self._build(elements or {})
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_text(cls, text: str, filename: str = "<config>", *, extra: str | None = None,
+                  profile: bool = False, base_dir: str | Path | None = None) -> Router:
+        return cls(parse_text(text, filename, extra=extra, base_dir=base_dir), profile=profile)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, extra: str | None = None,
+                  profile: bool = False) -> Router:
+        return cls(parse_file(path, extra=extra), profile=profile)
+
+    @classmethod
+    def from_elements(cls, *elements: Element, profile: bool = False) -> Router:
+        """Python API: the router made of ``elements`` and everything connected to them."""
+        seen: dict[int, Element] = {}
+        order: list[Element] = []
+        todo = list(elements)
+        while todo:
+            e = todo.pop(0)
+            if id(e) in seen:
+                continue
+            seen[id(e)] = e
+            order.append(e)
+            todo.extend(dst for _, dst, _ in e._py_edges)
+            todo.extend(src for src, _, _ in getattr(e, "_py_edges_in", []))
+        counter = itertools.count(1)
+        names: set[str] = {e.name for e in order if e.name}
+        for e in order:
+            if not e.name:
+                n = f"{type(e).__name__}@{next(counter)}"
+                while n in names:
+                    n = f"{type(e).__name__}@{next(counter)}"
+                e.name = n
+                names.add(n)
+        g = Graph()
+        inst: dict[str, Element] = {}
+        for e in order:
+            if e.name in g.elements:
+                raise ConfigError(f"two elements are named {e.name!r}",
+                                  hint="give each element a unique name=")
+            g.elements[e.name] = ElementDecl(e.name, type(e).__name__, e.config)
+            inst[e.name] = e
+        for e in order:
+            for sport, dst, dport in e._py_edges:
+                g.connections.append(Connection(e.name, sport, dst.name, dport))
+        return cls(g, inst, profile=profile)
+
+    def _build(self, given: dict[str, Element]) -> None:
+        errors: list[ConfigError] = []
+        for name, d in self.graph.elements.items():
+            e = given.get(name)
+            if e is None:
+                klass = get_class(d.class_name)
+                if klass is None:
+                    errors.append(ConfigError(f"unknown element class {d.class_name!r}", d.pos))
+                    continue
+                e = klass.from_config(d.config, name, d.pos)
+            e.pos = e.pos or d.pos
+            e.router = self
+            self.elements[name] = e
+        if errors:
+            raise _combine(errors, self.graph.sources)
+        for e in self.elements.values():
+            try:
+                e.parse_config()
+                e.configure()
+            except ConfigError as err:
+                errors.append(err)
+        if errors:
+            raise _combine(errors, self.graph.sources)
+        self._check_ports(errors)
+        if errors:
+            raise _combine(errors, self.graph.sources)
+        self._resolve_modes(errors)
+        if errors:
+            raise _combine(errors, self.graph.sources)
+        if self.profile:
+            for e in self.elements.values():
+                _instrument(self, e)
+        self._bind()
+        self.tasks = [e for e in self.elements.values() if e.wants_task()]
+        self.sources = [e for e in self.elements.values() if e.IS_SOURCE and e.wants_task()]
+
+    def _check_ports(self, errors: list[ConfigError]) -> None:
+        used_in: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}
+        used_out: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}
+        for c in self.connections:
+            for end in (c.src, c.dst):
+                if end not in self.elements:
+                    errors.append(ConfigError(f"connection {c} names unknown element {end!r}",
+                                              c.pos))
+            if c.src in used_out and c.dst in used_in:
+                used_out[c.src].setdefault(c.sport, []).append(c)
+                used_in[c.dst].setdefault(c.dport, []).append(c)
+        for name, e in self.elements.items():
+            cls_name = type(e).__name__
+            try:
+                rin, rout = parse_port_count(e.port_count)
+            except ValueError as err:
+                errors.append(e.error(f"bad port_count in class: {err}"))
+                continue
+            for side, used, r in (("input", used_in[name], rin), ("output", used_out[name],
+                                                                   rout)):
+                top = max(used) + 1 if used else 0
+                n = max(r.lo, top)
+                if r.hi is not None and top > r.hi:
+                    bad = max(used)
+                    conn = used[bad][0]
+                    errors.append(ConfigError(
+                        f"{name} :: {cls_name} has no {side} {bad} ({cls_name} has {r} "
+                        f"{side}{'' if r.hi == 1 and r.lo == 1 else 's'})", conn.pos,
+                        f"use {side} port{'s' if r.hi != 1 else ''} 0"
+                        + (f" to {r.hi - 1}" if r.hi and r.hi > 1 else "")
+                        if r.hi else f"{cls_name} has no {side}s"))
+                    continue
+                for p in range(n):
+                    if p not in used:
+                        errors.append(e.error(
+                            f"{side} {p} is not connected",
+                            f"connect it ('{name} [{p}] -> ...')" if side == "output" else
+                            f"connect it ('... -> [{p}] {name}')"
+                            + ("; or connect it to Discard" if side == "output" else "")))
+                if side == "input":
+                    e.ninputs = n
+                else:
+                    e.noutputs = n
+
+    def _resolve_modes(self, errors: list[ConfigError]) -> None:
+        """Decide push or pull for agnostic ports (all agnostic ports of an element share
+        one mode, as Click's agnostic elements are used), then check every connection."""
+        group: dict[str, str | None] = {}
+        for name, e in self.elements.items():
+            e.input_modes = [processing_code(e.processing, 0, p) for p in range(e.ninputs)]
+            e.output_modes = [processing_code(e.processing, 1, p) for p in range(e.noutputs)]
+            group[name] = None
+        changed = True
+        while changed:
+            changed = False
+            for c in self.connections:
+                s, d = self.elements[c.src], self.elements[c.dst]
+                ms = _mode(s.output_modes[c.sport], group[c.src])
+                md = _mode(d.input_modes[c.dport], group[c.dst])
+                if ms != AGNOSTIC and md == AGNOSTIC:
+                    group[c.dst] = ms
+                    changed = True
+                elif md != AGNOSTIC and ms == AGNOSTIC:
+                    group[c.src] = md
+                    changed = True
+        for name, e in self.elements.items():
+            g = group[name] or PUSH  # unconstrained agnostic ports push, as in Click
+            e.input_modes = [g if m == AGNOSTIC else m for m in e.input_modes]
+            e.output_modes = [g if m == AGNOSTIC else m for m in e.output_modes]
+        out_count: dict[tuple[str, int], int] = {}
+        in_count: dict[tuple[str, int], int] = {}
+        for c in self.connections:
+            s, d = self.elements[c.src], self.elements[c.dst]
+            ms, md = s.output_modes[c.sport], d.input_modes[c.dport]
+            if ms != md:
+                errors.append(ConfigError(
+                    f"{'push' if ms == PUSH else 'pull'} output {c.sport} of {c.src} "
+                    f"({type(s).__name__}) connected to {'push' if md == PUSH else 'pull'} "
+                    f"input {c.dport} of {c.dst} ({type(d).__name__})", c.pos,
+                    "put a Queue between a push output and a pull input; "
+                    "an Unqueue between a pull output and a push input"))
+                continue
+            if ms == PUSH:
+                out_count[(c.src, c.sport)] = out_count.get((c.src, c.sport), 0) + 1
+                if out_count[(c.src, c.sport)] == 2:
+                    errors.append(ConfigError(
+                        f"push output {c.sport} of {c.src} is connected more than once",
+                        c.pos, "use a Tee to send packets to several places"))
+            else:
+                in_count[(c.dst, c.dport)] = in_count.get((c.dst, c.dport), 0) + 1
+                if in_count[(c.dst, c.dport)] == 2:
+                    errors.append(ConfigError(
+                        f"pull input {c.dport} of {c.dst} is connected more than once",
+                        c.pos, "pull from one place per input; merge with a RoundRobinSched"
+                        " or Queue"))
+
+    def _bind(self) -> None:
+        for e in self.elements.values():
+            e._out = [None] * e.noutputs
+            e._out_port = [0] * e.noutputs
+            e._in = [None] * e.ninputs
+            e._in_port = [0] * e.ninputs
+        for c in self.connections:
+            s, d = self.elements[c.src], self.elements[c.dst]
+            if s.output_modes[c.sport] == PUSH:
+                s._out[c.sport] = d.push
+                s._out_port[c.sport] = c.dport
+            else:
+                d._in[c.dport] = s.pull
+                d._in_port[c.dport] = c.sport
+
+    def initialize(self) -> None:
+        if self._initialized:
+            return
+        done: list[Element] = []
+        try:
+            for e in self.elements.values():
+                e.initialize()
+                done.append(e)
+        except RouteBricksError:
+            for e in reversed(done):
+                e.cleanup()
+            raise
+        self._initialized = True
+
+    def cleanup(self) -> None:
+        if not self._initialized:
+            return
+        for e in reversed(list(self.elements.values())):
+            e.cleanup()
+        self._initialized = False
+
+    # ------------------------------------------------------------------ queries
+    def find(self, name: str) -> Element:
+        e = self.elements.get(name)
+        if e is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.elements), n=3)
+            raise HandlerError(f"no element named {name!r}"
+                               + (f"; did you mean {' or '.join(close)}?" if close else ""))
+        return e
+
+    def peers(self, e: Element, side: str, port: int) -> list[str]:
+        if side == "input":
+            return [f"{c.src} [{c.sport}]" for c in self.connections
+                    if c.dst == e.name and c.dport == port]
+        return [f"[{c.dport}] {c.dst}" for c in self.connections
+                if c.src == e.name and c.sport == port]
+
+    def flat_config(self) -> str:
+        return self.graph.unparse()
+
+    # ------------------------------------------------------------------ handlers
+    def read_handler(self, spec: str) -> str:
+        ename, hname = _split_handler(spec)
+        if ename is None:
+            return self._global_read(hname)
+        return self.find(ename).read(hname)
+
+    def write_handler(self, spec: str, value: str = "") -> None:
+        ename, hname = _split_handler(spec)
+        if ename is None:
+            if hname == "stop":
+                self.request_stop("stop handler", force=True)
+                return
+            raise HandlerError(f"no global write handler {hname!r} (write handlers: stop)")
+        self.find(ename).write(hname, value)
+
+    def _global_read(self, name: str) -> str:
+        table: dict[str, Callable[[], str]] = {
+            "version": lambda: VERSION,
+            "list": lambda: "\n".join([str(len(self.elements)), *self.elements]),
+            "classes": lambda: "\n".join(class_names()),
+            "config": lambda: self.flat_config(),
+            "flatconfig": lambda: self.flat_config(),
+            "requirements": lambda: "\n".join(f"{r.kind} {r.value}"
+                                              for r in self.graph.requirements),
+        }
+        f = table.get(name)
+        if f is None:
+            raise HandlerError(f"no global handler {name!r} (global read handlers: "
+                               + ", ".join(table) + ")")
+        return f()
+
+    # ------------------------------------------------------------------ driving
+    def take(self, n: int) -> int:
+        """How many of ``n`` packets a source may emit under the packet limit."""
+        if self.budget is None:
+            return n
+        k = min(n, self.budget)
+        self.budget -= k
+        return k
+
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.budget <= 0
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), callback))
+
+    def request_stop(self, reason: str, force: bool = False) -> None:
+        """Ask the driver to stop (Click's ``please_stop_driver``). A DriverManager, if any,
+        decides what a stop request means unless ``force`` is set."""
+        if not force and self.stop_listener is not None and not self.stop_listener(reason):
+            return
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def run(self, *, limit: int | None = None, time_limit: float | None = None,
+            idle_sleep: float = 0.0002) -> str:
+        """Run until every source is done (and the graph is drained), a limit is reached, or
+        something requests a stop. Returns the reason for stopping."""
+        self.initialize()
+        self.budget = limit
+        self.stop_reason = None
+        tasks = self.tasks
+        start = self.started_at = time.monotonic()
+        deadline = start + time_limit if time_limit else None
+        idle_reported = False
+        try:
+            while self.stop_reason is None:
+                worked = False
+                for t in tasks:
+                    if t.run_task():
+                        worked = True
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _, _, cb = heapq.heappop(self._timers)
+                    cb()
+                    worked = True
+                if deadline is not None and now >= deadline:
+                    self.stop_reason = self.stop_reason or f"time limit ({time_limit:g} s)"
+                    break
+                if worked:
+                    idle_reported = False
+                    continue
+                if all(s.is_done() for s in self.sources) and not idle_reported:
+                    idle_reported = True
+                    why = ("packet limit reached" if self.exhausted() else
+                           "all sources done")
+                    self.request_stop(why)
+                    continue
+                if not tasks and not self._timers and self.stop_listener is None:
+                    self.stop_reason = "nothing to run"
+                    break
+                wait = idle_sleep
+                if self._timers:
+                    wait = min(wait, max(0.0, self._timers[0][0] - now))
+                time.sleep(wait)
+        except KeyboardInterrupt:
+            self.stop_reason = "interrupted"
+        finally:
+            self.elapsed = time.monotonic() - start
+        return self.stop_reason or "stopped"
+
+    # ------------------------------------------------------------------ reporting
+    def stats_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for e in self.elements.values():
+            rows.append({
+                "element": e.name, "class": type(e).__name__, "calls": e.calls,
+                "packets": e.packets, "drops": sum(e.drops.values()),
+                "ns_per_packet": (getattr(e, "self_ns", 0) / e.packets) if e.packets else 0.0,
+                "drop_reasons": dict(e.drops),
+            })
+        return rows
+
+
+def _mode(declared: str, group: str | None) -> str:
+    return group if declared == AGNOSTIC and group is not None else declared
+
+
+def _split_handler(spec: str) -> tuple[str | None, str]:
+    if "." not in spec:
+        return None, spec
+    e, h = spec.split(".", 1)
+    return e, h
+
+
+def _combine(errors: Iterable[ConfigError], sources: dict[str, str] | None = None
+             ) -> ConfigError:
+    errs = list(errors)
+    for e in errs:
+        if e.pos is not None and e.source_line is None and sources and e.pos.file in sources:
+            lines = sources[e.pos.file].split("\n")
+            if 0 < e.pos.line <= len(lines):
+                e.source_line = lines[e.pos.line - 1]
+                e.args = (e.render(),)
+    if len(errs) == 1:
+        return errs[0]
+    text = "\n".join(e.render() for e in errs[:20])
+    more = f"\n({len(errs) - 20} more errors)" if len(errs) > 20 else ""
+    combined = ConfigError(f"{len(errs)} errors in the configuration:\n{text}{more}")
+    combined.errors = errs  # type: ignore[attr-defined]
+    return combined
+
+
+def _instrument(router: Router, e: Element) -> None:
+    """Wrap push/pull to count calls, packets and self time (time minus downstream calls),
+    like VPP's ``show runtime``. Only when profiling; costs two clock reads per call."""
+    e.self_ns = 0  # type: ignore[attr-defined]
+    clock = time.perf_counter_ns
+    orig_push, orig_pull = e.push, e.pull
+
+    def push(port: int, batch: Any) -> None:
+        saved = router._child_ns
+        router._child_ns = 0
+        t0 = clock()
+        e.calls += 1
+        e.packets += len(batch)
+        try:
+            orig_push(port, batch)
+        finally:
+            dt = clock() - t0
+            e.self_ns += dt - router._child_ns  # type: ignore[attr-defined]
+            router._child_ns = saved + dt
+
+    def pull(port: int) -> Any:
+        saved = router._child_ns
+        router._child_ns = 0
+        t0 = clock()
+        try:
+            b = orig_pull(port)
+        finally:
+            dt = clock() - t0
+            e.self_ns += dt - router._child_ns  # type: ignore[attr-defined]
+            router._child_ns = saved + dt
+        if b is not None:
+            e.calls += 1
+            e.packets += len(b)
+        return b
+
+    e.push = push  # type: ignore[method-assign]
+    e.pull = pull  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------- parsing helpers
+def parse_text(text: str, filename: str = "<config>", *, extra: str | None = None,
+               base_dir: str | Path | None = None) -> Graph:
+    from routebricks.engine.parser import parse_config
+    from routebricks.engine.registry import make_requirement_loader
+
+    g = parse_config(text, filename, class_exists=class_exists, class_names=class_names,
+                     extra=extra, load_requirement=make_requirement_loader(base_dir))
+    g.base_dir = str(base_dir) if base_dir is not None else None
+    g.sources[filename] = text
+    if extra:
+        g.sources["<-e>"] = extra
+    return g
+
+
+def parse_file(path: str | Path, *, extra: str | None = None) -> Graph:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read configuration {str(path)!r}: {e.strerror}") from None
+    return parse_text(text, str(path), extra=extra, base_dir=p.parent)

@@ -1,0 +1,55 @@
+"""The project's exception types: errors a user can cause, each with a message that says
+what to change. Tracebacks are for our own bugs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RouteBricksError(Exception):
+    """Base of every error a user can cause (bad configuration, bad file, bad handler call)."""
+
+
+@dataclass
+class Position:
+    """A place in a configuration text (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class ConfigError(RouteBricksError):
+    """A configuration error, located at ``file:line:column`` when the place is known.
+
+    The message names the offending text and, where we can tell, a hint for fixing it.
+    """
+
+    def __init__(self, message: str, pos: Position | None = None, hint: str | None = None,
+                 source_line: str | None = None) -> None:
+        self.message = message
+        self.pos = pos
+        self.hint = hint
+        self.source_line = source_line
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        head = f"{self.pos}: {self.message}" if self.pos else self.message
+        parts = [head]
+        if self.source_line is not None and self.pos is not None:
+            parts.append("  " + self.source_line.rstrip("\n"))
+            parts.append("  " + " " * (self.pos.column - 1) + "^")
+        if self.hint:
+            parts.append(f"  hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class PcapError(RouteBricksError):
+    """A pcap file that cannot be read: names the file and the byte offset."""
+
+
+class HandlerError(RouteBricksError):
+    """A handler call that failed: unknown handler, bad value, not readable or writable."""

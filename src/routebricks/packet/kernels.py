@@ -1,0 +1,197 @@
+"""numba kernels for the byte moves that numpy cannot express as one vectorized call.
+
+Each kernel is a plain loop over packets copying whole packets (memcpy-like slices), or a
+sequential scan of a file format whose record lengths chain (pcap). They compile once and are
+cached on disk (``cache=True``), so only the first run on a machine pays the compile time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def repack(src: np.ndarray, src_off: np.ndarray, length: np.ndarray, dst: np.ndarray,
+           dst_off: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Copy packet i from src[src_off[i]:+length[i]] to dst[dst_off[i]:]."""
+    for i in range(src_off.shape[0]):
+        n = length[i]
+        s = src_off[i]
+        d = dst_off[i]
+        dst[d : d + n] = src[s : s + n]
+
+
+@njit(cache=True, nogil=True)
+def pcap_scan(buf: np.ndarray, start: int, swapped: bool, max_records: int):  # pragma: no cover
+    """Walk pcap records from byte ``start``.
+
+    Returns (n, data_off, caplen, origlen, ts_sec, ts_frac, bad_at, bad_need): the record count
+    and per-record columns; ``bad_at`` is the byte offset of a truncated record (-1 if none)
+    and ``bad_need`` how many bytes that record needed.
+    """
+    size = buf.shape[0]
+    cap = max_records
+    data_off = np.empty(cap, np.int64)
+    caplen = np.empty(cap, np.int64)
+    origlen = np.empty(cap, np.int64)
+    ts_sec = np.empty(cap, np.int64)
+    ts_frac = np.empty(cap, np.int64)
+    n = 0
+    pos = start
+    bad_at = -1
+    bad_need = 0
+    while pos < size:
+        if pos + 16 > size:
+            bad_at = pos
+            bad_need = 16
+            break
+        vals = np.empty(4, np.int64)
+        for f in range(4):
+            p = pos + 4 * f
+            if swapped:
+                v = (np.int64(buf[p]) << 24) | (np.int64(buf[p + 1]) << 16) | (
+                    np.int64(buf[p + 2]) << 8) | np.int64(buf[p + 3])
+            else:
+                v = (np.int64(buf[p + 3]) << 24) | (np.int64(buf[p + 2]) << 16) | (
+                    np.int64(buf[p + 1]) << 8) | np.int64(buf[p])
+            vals[f] = v
+        cl = vals[2]
+        if pos + 16 + cl > size:
+            bad_at = pos
+            bad_need = 16 + cl
+            break
+        if n == cap:
+            # Grow the columns (the caller's estimate was low).
+            cap = cap * 2
+            data_off = _grow(data_off, cap)
+            caplen = _grow(caplen, cap)
+            origlen = _grow(origlen, cap)
+            ts_sec = _grow(ts_sec, cap)
+            ts_frac = _grow(ts_frac, cap)
+        ts_sec[n] = vals[0]
+        ts_frac[n] = vals[1]
+        caplen[n] = cl
+        origlen[n] = vals[3]
+        data_off[n] = pos + 16
+        n += 1
+        pos += 16 + cl
+    return (n, data_off[:n], caplen[:n], origlen[:n], ts_sec[:n], ts_frac[:n], bad_at, bad_need)
+
+
+@njit(cache=True, nogil=True)
+def _grow(a: np.ndarray, cap: int) -> np.ndarray:  # pragma: no cover - compiled
+    b = np.empty(cap, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def pcap_records(pool: np.ndarray, off: np.ndarray, length: np.ndarray, origlen: np.ndarray,
+                 ts_sec: np.ndarray, ts_frac: np.ndarray, snaplen: int,
+                 out: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Lay out little-endian pcap records for a batch into ``out``; returns bytes written."""
+    pos = 0
+    for i in range(off.shape[0]):
+        cl = length[i]
+        if cl > snaplen:
+            cl = snaplen
+        hdr = (ts_sec[i], ts_frac[i], cl, origlen[i])
+        for f in range(4):
+            v = hdr[f]
+            out[pos] = v & 0xFF
+            out[pos + 1] = (v >> 8) & 0xFF
+            out[pos + 2] = (v >> 16) & 0xFF
+            out[pos + 3] = (v >> 24) & 0xFF
+            pos += 4
+        s = off[i]
+        out[pos : pos + cl] = pool[s : s + cl]
+        pos += cl
+    return pos
+
+
+# ---------------------------------------------------------------------- field gathers/scatters
+# numpy's fancy indexing gathers bytes one at a time and a multi-byte gather through a
+# sliding-window view is ~10x slower still; these loops measure 3-5x faster than either.
+@njit(cache=True, nogil=True)
+def get_u16(pool: np.ndarray, pos: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    n = pos.shape[0]
+    r = np.empty(n, np.uint16)
+    for k in range(n):
+        p = pos[k]
+        r[k] = (np.uint16(pool[p]) << 8) | np.uint16(pool[p + 1])
+    return r
+
+
+@njit(cache=True, nogil=True)
+def get_u32(pool: np.ndarray, pos: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    n = pos.shape[0]
+    r = np.empty(n, np.uint32)
+    for k in range(n):
+        p = pos[k]
+        r[k] = ((np.uint32(pool[p]) << 24) | (np.uint32(pool[p + 1]) << 16)
+                | (np.uint32(pool[p + 2]) << 8) | np.uint32(pool[p + 3]))
+    return r
+
+
+@njit(cache=True, nogil=True)
+def set_u16(pool: np.ndarray, pos: np.ndarray, v: np.ndarray) -> None:  # pragma: no cover
+    for k in range(pos.shape[0]):
+        p = pos[k]
+        x = v[k]
+        pool[p] = (x >> 8) & 0xFF
+        pool[p + 1] = x & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def set_u32(pool: np.ndarray, pos: np.ndarray, v: np.ndarray) -> None:  # pragma: no cover
+    for k in range(pos.shape[0]):
+        p = pos[k]
+        x = v[k]
+        pool[p] = (x >> 24) & 0xFF
+        pool[p + 1] = (x >> 16) & 0xFF
+        pool[p + 2] = (x >> 8) & 0xFF
+        pool[p + 3] = x & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def gather_bytes(pool: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover
+    n = pos.shape[0]
+    r = np.empty((n, width), np.uint8)
+    for k in range(n):
+        p = pos[k]
+        r[k, :] = pool[p : p + width]
+    return r
+
+
+@njit(cache=True, nogil=True)
+def scatter_bytes(pool: np.ndarray, pos: np.ndarray, data: np.ndarray) -> None:  # pragma: no cover
+    """Write row k of ``data`` (or its only row, for a broadcast) at pos[k]."""
+    width = data.shape[1]
+    one = data.shape[0] == 1
+    for k in range(pos.shape[0]):
+        p = pos[k]
+        row = 0 if one else k
+        pool[p : p + width] = data[row, :]
+
+
+@njit(cache=True, nogil=True)
+def inet_checksum(pool: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """One's-complement checksum of ``nbytes[k]`` header bytes at ``pos[k]`` (RFC 791/1071).
+
+    Over a header whose checksum field holds the stored value the result is 0 when valid;
+    over a header whose checksum field is zeroed it is the value to store.
+    """
+    n = pos.shape[0]
+    r = np.empty(n, np.uint16)
+    for k in range(n):
+        p = pos[k]
+        s = np.uint32(0)
+        for j in range(0, nbytes[k] - 1, 2):
+            s += (np.uint32(pool[p + j]) << 8) | np.uint32(pool[p + j + 1])
+        if nbytes[k] & 1:
+            s += np.uint32(pool[p + nbytes[k] - 1]) << 8
+        while s >> 16:
+            s = (s & 0xFFFF) + (s >> 16)
+        r[k] = np.uint16(~s & 0xFFFF)
+    return r
