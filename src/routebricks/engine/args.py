@@ -124,8 +124,19 @@ def unquote(s: str) -> str:
 
 
 def _unescape(e: str) -> str:
-    simple = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-              "\\": "\\", '"': '"', "'": "'", "\n": ""}
+    simple = {
+        "n": "\n",
+        "t": "\t",
+        "r": "\r",
+        "a": "\a",
+        "b": "\b",
+        "f": "\f",
+        "v": "\v",
+        "\\": "\\",
+        '"': '"',
+        "'": "'",
+        "\n": "",
+    }
     if e in simple:
         return simple[e]
     if e[0] == "x":
@@ -176,8 +187,9 @@ class _Bool(ArgType):
 
 
 class _Int(ArgType):
-    def __init__(self, name: str = "integer", minimum: int | None = None,
-                 maximum: int | None = None) -> None:
+    def __init__(
+        self, name: str = "integer", minimum: int | None = None, maximum: int | None = None
+    ) -> None:
         self.name = name
         self.minimum = minimum
         self.maximum = maximum
@@ -214,17 +226,28 @@ class _Double(ArgType):
         return repr(float(value))
 
 
-_TIME_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "ms": 1e-3, "msec": 1e-3, "us": 1e-6,
-               "usec": 1e-6, "ns": 1e-9, "nsec": 1e-9, "m": 60.0, "min": 60.0, "h": 3600.0,
-               "hr": 3600.0}
+_TIME_UNITS = {
+    "": 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "ms": 1e-3,
+    "msec": 1e-3,
+    "us": 1e-6,
+    "usec": 1e-6,
+    "ns": 1e-9,
+    "nsec": 1e-9,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+}
 
 
 class _Seconds(ArgType):
     name = "time (e.g. 1.5s, 10ms)"
 
     def parse(self, text: str) -> float:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*",
-                         unquote(text))
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*", unquote(text))
         if not m or m.group(2) not in _TIME_UNITS:
             raise ValueError("expected a time such as 2, 1.5s, 100ms or 20us")
         return float(m.group(1)) * _TIME_UNITS[m.group(2)]
@@ -233,8 +256,17 @@ class _Seconds(ArgType):
         return f"{float(value)!r}s"
 
 
-_RATE_UNITS = {"bps": 1, "kbps": 1e3, "mbps": 1e6, "gbps": 1e9, "tbps": 1e12,
-               "bps8": 8, "kbps8": 8e3, "mbps8": 8e6, "gbps8": 8e9}
+_RATE_UNITS = {
+    "bps": 1,
+    "kbps": 1e3,
+    "mbps": 1e6,
+    "gbps": 1e9,
+    "tbps": 1e12,
+    "bps8": 8,
+    "kbps8": 8e3,
+    "mbps8": 8e6,
+    "gbps8": 8e9,
+}
 
 
 class _Bandwidth(ArgType):
@@ -465,8 +497,12 @@ def parse_args(
             if kw and kw[1]:
                 close = difflib.get_close_matches(kw[0], list(by_name), n=1)
                 hint = f"{kw[0]} is not a keyword here" + (
-                    f"; did you mean {close[0]}?" if close else
-                    f"; keywords: {', '.join(by_name)}" if by_name else "")
+                    f"; did you mean {close[0]}?"
+                    if close
+                    else f"; keywords: {', '.join(by_name)}"
+                    if by_name
+                    else ""
+                )
             values[spec.attribute] = _convert(spec, arg, fail, hint)
             given.add(spec.name)
             continue
@@ -475,9 +511,15 @@ def parse_args(
             continue
         if kw:
             close = difflib.get_close_matches(kw[0], list(by_name), n=1)
-            hint = f"did you mean {close[0]}?" if close else (
-                "keywords: " + ", ".join(by_name) if by_name else "this element takes no "
-                "arguments")
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else (
+                    "keywords: " + ", ".join(by_name)
+                    if by_name
+                    else "this element takes no arguments"
+                )
+            )
             raise fail(f"unknown keyword {kw[0]!r}", hint)
         raise fail(
             f"too many arguments: {arg!r}",
@@ -489,15 +531,18 @@ def parse_args(
         if spec.attribute in values:
             continue
         if spec.required:
-            raise fail(f"missing required argument {spec.name}",
-                       f"give it {'by position or ' if spec.positional else ''}as "
-                       f"'{spec.name} <{spec.type.name}>'")
+            raise fail(
+                f"missing required argument {spec.name}",
+                f"give it {'by position or ' if spec.positional else ''}as "
+                f"'{spec.name} <{spec.type.name}>'",
+            )
         values[spec.attribute] = spec.default
     return ParsedArgs(values, extra, given)
 
 
-def _convert(spec: Arg, text: str, fail: Callable[..., ConfigError],
-             hint: str | None = None) -> Any:
+def _convert(
+    spec: Arg, text: str, fail: Callable[..., ConfigError], hint: str | None = None
+) -> Any:
     if not text.strip() and spec.type is not Raw and spec.type is not String:
         raise fail(f"argument {spec.name} has no value", f"expected {spec.type.name}")
     try:

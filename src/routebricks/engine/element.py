@@ -102,8 +102,9 @@ def read_handler(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return deco
 
 
-def write_handler(name: str, *, shared: bool = False) -> Callable[[Callable[..., Any]],
-                                                                   Callable[..., Any]]:
+def write_handler(
+    name: str, *, shared: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a method ``f(self, value: str)`` as the write handler ``name``.
 
     ``shared`` says the handler changes state shared between workers (route tables).
@@ -162,8 +163,9 @@ class Element:
         cls.HANDLERS = _collect_handlers(cls)
         if not cls.GROUP:
             parts = cls.__module__.split(".")
-            cls.GROUP = parts[2] if parts[:2] == ["routebricks", "elements"] and len(parts) > 2 \
-                else "user"
+            cls.GROUP = (
+                parts[2] if parts[:2] == ["routebricks", "elements"] and len(parts) > 2 else "user"
+            )
         if not cls.__dict__.get("ABSTRACT", False) and not cls.__name__.startswith("_"):
             REGISTRY[cls.__name__] = cls
 
@@ -205,12 +207,16 @@ class Element:
     # ------------------------------------------------------------------ configuration
     def error(self, message: str, hint: str | None = None) -> ConfigError:
         """A configuration error about this element, at its place in the configuration."""
-        return ConfigError(f"{self.name or type(self).__name__} :: {type(self).__name__}: "
-                           f"{message}", self.pos, hint)
+        return ConfigError(
+            f"{self.name or type(self).__name__} :: {type(self).__name__}: {message}",
+            self.pos,
+            hint,
+        )
 
     def parse_config(self) -> ParsedArgs:
-        parsed = parse_args(self.config, self.ARGS, rest=self.REST,
-                            where=lambda m, h: self.error(m, h))
+        parsed = parse_args(
+            self.config, self.ARGS, rest=self.REST, where=lambda m, h: self.error(m, h)
+        )
         for k, v in parsed.values.items():
             setattr(self, k, v)
         self.rest = parsed.rest
@@ -284,8 +290,9 @@ class Element:
         if n:
             self.drops[reason] += n
 
-    def require_length(self, batch: PacketBatch, need: int | np.ndarray,
-                       reason: str = "too short") -> PacketBatch:
+    def require_length(
+        self, batch: PacketBatch, need: int | np.ndarray, reason: str = "too short"
+    ) -> PacketBatch:
         """The packets at least ``need`` bytes long; the rest dropped and counted."""
         short = batch.length < need
         if not short.any():
@@ -312,9 +319,14 @@ class Element:
         h = self.HANDLERS.get(name)
         if h is None:
             close = [n for n in self.HANDLERS if n.startswith(name[:2])][:5]
-            raise HandlerError(f"{self.name}: no handler {name!r}"
-                               + (f" (handlers: {', '.join(sorted(self.HANDLERS))})"
-                                  if not close else f"; did you mean {', '.join(close)}?"))
+            raise HandlerError(
+                f"{self.name}: no handler {name!r}"
+                + (
+                    f" (handlers: {', '.join(sorted(self.HANDLERS))})"
+                    if not close
+                    else f"; did you mean {', '.join(close)}?"
+                )
+            )
         return h
 
     def read(self, name: str) -> str:
@@ -403,8 +415,13 @@ def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
     for attr, f in list(cls.__dict__.items()):
         for kind, hname, shared in getattr(f, "_rb_handlers", ()):
             old = handlers.get(hname)
-            h = Handler(hname, old.read if old else None, old.write if old else None,
-                        old.changes_shared_state if old else False, old.doc if old else "")
+            h = Handler(
+                hname,
+                old.read if old else None,
+                old.write if old else None,
+                old.changes_shared_state if old else False,
+                old.doc if old else "",
+            )
             if kind == "read":
                 h.read = getattr(cls, attr)
             else:

@@ -49,10 +49,7 @@ class Graph:
 
     def same_as(self, other: Graph) -> bool:
         """Equal elements (name, class, configuration) and the same set of connections."""
-        return (
-            self.elements == other.elements
-            and set(self.connections) == set(other.connections)
-        )
+        return self.elements == other.elements and set(self.connections) == set(other.connections)
 
     def unparse(self) -> str:
         """The graph in the configuration language, one declaration or connection a line."""

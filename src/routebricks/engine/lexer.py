@@ -120,21 +120,31 @@ class Lexer:
                 m = _VARIABLE.match(t, self.i)
                 if m:
                     self.i = m.end()
-                    out.append(Token(VARIABLE, m.group().replace("{", "").replace("}", ""),
-                                     self.position(start), self.i))
+                    out.append(
+                        Token(
+                            VARIABLE,
+                            m.group().replace("{", "").replace("}", ""),
+                            self.position(start),
+                            self.i,
+                        )
+                    )
                     continue
                 m = _IDENT.match(t, self.i)
                 if m:
                     word = m.group()
                     if word.endswith("/") or "//" in word:
-                        raise self.error(f"bad name {word!r}", start,
-                                         "names may not end in '/' or contain '//'")
+                        raise self.error(
+                            f"bad name {word!r}", start, "names may not end in '/' or contain '//'"
+                        )
                     self.i = m.end()
                     kind = KEYWORD if word in KEYWORDS else IDENT
                     out.append(Token(kind, word, self.position(start), self.i))
                     continue
-                raise self.error(f"unexpected character {c!r}", start,
-                                 "expected a name, '::', '->', '[', ';' or a '(' configuration")
+                raise self.error(
+                    f"unexpected character {c!r}",
+                    start,
+                    "expected a name, '::', '->', '[', ';' or a '(' configuration",
+                )
 
     def _config_end(self, open_at: int) -> int:
         """Offset of the ')' matching the '(' at ``open_at``."""
@@ -150,8 +160,9 @@ class Lexer:
                 while j < n and t[j] != q:
                     j += 2 if (q == '"' and t[j] == "\\") else 1
                 if j >= n:
-                    raise self.error("unterminated string in configuration", i,
-                                     f"close the string with {q}")
+                    raise self.error(
+                        "unterminated string in configuration", i, f"close the string with {q}"
+                    )
                 i = j + 1
                 continue
             if t.startswith("//", i):
@@ -170,9 +181,13 @@ class Lexer:
                 depth -= 1
                 if depth == 0:
                     if c != ")":
-                        raise self.error(f"mismatched {c!r} in configuration", i,
-                                         "brackets inside a configuration must balance")
+                        raise self.error(
+                            f"mismatched {c!r} in configuration",
+                            i,
+                            "brackets inside a configuration must balance",
+                        )
                     return i
             i += 1
-        raise self.error("unterminated configuration: '(' without matching ')'", open_at,
-                         "add the closing ')'")
+        raise self.error(
+            "unterminated configuration: '(' without matching ')'", open_at, "add the closing ')'"
+        )

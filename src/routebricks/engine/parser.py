@@ -158,11 +158,14 @@ class Parser:
                 comp = self.compound()
                 comp.name = name.text
                 return ElementClass(name.text, ClassRef(None, comp, comp.pos), kw.pos)
-            syn = self.expect(IDENT, None, "'{' or an existing class name",
-                              "write 'elementclass Name { ... }' or 'elementclass Name Other'")
+            syn = self.expect(
+                IDENT,
+                None,
+                "'{' or an existing class name",
+                "write 'elementclass Name { ... }' or 'elementclass Name Other'",
+            )
             return ElementClass(name.text, ClassRef(syn.text, None, syn.pos), kw.pos)
-        cfg = self.expect(CONFIG, None, f"'(' after {kw.text!r}",
-                          f"write {kw.text}(...)")
+        cfg = self.expect(CONFIG, None, f"'(' after {kw.text!r}", f"write {kw.text}(...)")
         if kw.text == "define":
             return Define(cfg.text, cfg.pos)
         return Require(cfg.text, cfg.pos)
@@ -172,10 +175,17 @@ class Parser:
         formals = self.formals()
         body = self.statements(top=False)
         if self.at(OP, "||"):
-            raise self.error(self.peek(), "overloaded compound classes ('||') are not supported",
-                             "declare separate element classes instead")
-        self.expect(OP, "}", "'}' to close the element class",
-                    f"the '{{' at line {open_tok.pos.line} column {open_tok.pos.column} is open")
+            raise self.error(
+                self.peek(),
+                "overloaded compound classes ('||') are not supported",
+                "declare separate element classes instead",
+            )
+        self.expect(
+            OP,
+            "}",
+            "'}' to close the element class",
+            f"the '{{' at line {open_tok.pos.line} column {open_tok.pos.column} is open",
+        )
         return Compound(formals, body, open_tok.pos)
 
     def formals(self) -> list[tuple[str | None, str]]:
@@ -223,8 +233,12 @@ class Parser:
                 if not self.at(OP, ","):
                     break
                 self.next()
-            self.expect(OP, "::", "'::' after the list of element names",
-                        "declare several elements as 'a, b :: Class(args)'")
+            self.expect(
+                OP,
+                "::",
+                "'::' after the list of element names",
+                "declare several elements as 'a, b :: Class(args)'",
+            )
             cls = self.class_ref()
             cfg, cpos = self.maybe_config()
             return Decl(names, cls, cfg, cpos, self.override)
@@ -236,21 +250,30 @@ class Parser:
         if len(endpoints) == 1:
             ep = endpoints[0]
             if ep.in_port is not None:
-                raise ConfigError("input port given, but no connection leads to it",
-                                  ep.in_pos, "write 'a -> [1] b' or remove the '[n]'",
-                                  self.lexer.source_line(ep.in_pos))  # type: ignore[arg-type]
+                raise ConfigError(
+                    "input port given, but no connection leads to it",
+                    ep.in_pos,
+                    "write 'a -> [1] b' or remove the '[n]'",
+                    self.lexer.source_line(ep.in_pos),
+                )  # type: ignore[arg-type]
             if ep.out_port is not None:
-                raise ConfigError("output port given, but no connection follows",
-                                  ep.out_pos, "write 'a [1] -> b' or remove the '[n]'",
-                                  self.lexer.source_line(ep.out_pos))  # type: ignore[arg-type]
+                raise ConfigError(
+                    "output port given, but no connection follows",
+                    ep.out_pos,
+                    "write 'a [1] -> b' or remove the '[n]'",
+                    self.lexer.source_line(ep.out_pos),
+                )  # type: ignore[arg-type]
             if ep.ref.kind == "decl":
                 return ep.ref.decl
         else:
             last = endpoints[-1]
             if last.out_port is not None:
-                raise ConfigError("output port at the end of a connection chain",
-                                  last.out_pos, "remove the '[n]' or connect it with '->'",
-                                  self.lexer.source_line(last.out_pos))  # type: ignore[arg-type]
+                raise ConfigError(
+                    "output port at the end of a connection chain",
+                    last.out_pos,
+                    "remove the '[n]' or connect it with '->'",
+                    self.lexer.source_line(last.out_pos),
+                )  # type: ignore[arg-type]
         return Chain(endpoints, arrows)
 
     def _endpoint_after_arrow(self) -> Endpoint:
@@ -266,8 +289,7 @@ class Parser:
     def port(self) -> tuple[int, Position]:
         open_tok = self.expect(OP, "[", "'['")
         t = self.expect(PORT, None, "a port number", "ports are numbers: [0], [1], ...")
-        self.expect(OP, "]", "']' after the port number",
-                    "one port per bracket: 'a [1] -> [0] b'")
+        self.expect(OP, "]", "']' after the port number", "one port per bracket: 'a [1] -> [0] b'")
         return int(t.text), open_tok.pos
 
     def element_ref(self) -> Ref:
@@ -278,8 +300,11 @@ class Parser:
             return Ref("anon", t.pos, cls=cls, config=cfg, config_pos=cpos)
         if t.kind != IDENT:
             found = "end of file" if t.kind == EOF else repr(t.text)
-            hint = ("a connection must end in an element" if t.kind == EOF or t.text == ";"
-                    else "expected an element name, a class, or a declaration 'name :: Class'")
+            hint = (
+                "a connection must end in an element"
+                if t.kind == EOF or t.text == ";"
+                else "expected an element name, a class, or a declaration 'name :: Class'"
+            )
             if t.kind == PORT or t.text == "[":
                 hint = "ports go next to an element: 'a [1] -> [0] b'"
             raise self.error(t, f"expected an element, found {found}", hint)
@@ -292,8 +317,9 @@ class Parser:
             return Ref("decl", t.pos, name=t.text, decl=decl)
         if self.at(CONFIG):
             c = self.next()
-            return Ref("anon", t.pos, cls=ClassRef(t.text, None, t.pos), config=c.text,
-                       config_pos=c.pos)
+            return Ref(
+                "anon", t.pos, cls=ClassRef(t.text, None, t.pos), config=c.text, config_pos=c.pos
+            )
         return Ref("name", t.pos, name=t.text)
 
 
@@ -305,6 +331,7 @@ class _Scope:
     classes: dict[str, ClassRef]
     names: dict[str, str] = field(default_factory=dict)  # local name -> flat name
     parent: _Scope | None = None
+    count: int = 0  # elements instantiated so far in this scope (for Class@N names)
 
     def find_class(self, name: str) -> ClassRef | None:
         s: _Scope | None = self
@@ -321,15 +348,19 @@ _VAR = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
 class Flattener:
     """Expands statements into a flat :class:`Graph`."""
 
-    def __init__(self, lexers: dict[str, Lexer], class_exists: Callable[[str], bool],
-                 class_names: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        lexers: dict[str, Lexer],
+        class_exists: Callable[[str], bool],
+        class_names: Callable[[], list[str]],
+    ) -> None:
         self.lexers = lexers
         self.class_exists = class_exists
         self.class_names = class_names
         self.graph = Graph()
         self.tunnels: set[str] = set()
-        self.anon = 0
         self.decl_pos: dict[str, Position | None] = {}
+        self.overrides: dict[str, str] = {}
 
     def err(self, msg: str, pos: Position | None, hint: str | None = None) -> ConfigError:
         src = None
@@ -342,16 +373,21 @@ class Flattener:
         def rep(m: re.Match[str]) -> str:
             var = "$" + m.group(1).strip("{}")
             if var not in env:
-                raise self.err(f"undefined variable {var}", pos,
-                               f"define it with define({var} value) or as a compound "
-                               f"argument")
+                raise self.err(
+                    f"undefined variable {var}",
+                    pos,
+                    f"define it with define({var} value) or as a compound argument",
+                )
             return env[var]
 
         return _VAR.sub(rep, text)
 
     # -- entry
     def flatten(self, body: list[object], defines: dict[str, str] | None = None) -> Graph:
-        scope = _Scope("", dict(defines or {}), {})
+        """Expand ``body``; ``defines`` (``$NAME`` → value, e.g. NAME=value on the command
+        line) take precedence over the configuration's own define() statements."""
+        self.overrides = {("$" + k.lstrip("$")): v for k, v in (defines or {}).items()}
+        scope = _Scope("", dict(self.overrides), {})
         self.expand(body, scope)
         self.splice()
         return self.graph
@@ -365,40 +401,61 @@ class Flattener:
                 for arg in split_args(st.config):
                     m = re.fullmatch(r"(\$[A-Za-z_][A-Za-z0-9_]*)\s*(.*)", arg, re.S)
                     if not m:
-                        raise self.err(f"bad definition {arg!r}", st.pos,
-                                       "write define($NAME value, ...)")
+                        raise self.err(
+                            f"bad definition {arg!r}", st.pos, "write define($NAME value, ...)"
+                        )
                     scope.env[m.group(1)] = self.subst(m.group(2).strip(), scope.env, st.pos)
+        if not scope.prefix:
+            scope.env.update(self.overrides)
+        # Names declared anywhere in the scope may be used before their declaration.
+        for st in body:
+            decls = (
+                [st]
+                if isinstance(st, Decl)
+                else [ep.ref.decl for ep in st.endpoints if ep.ref.decl is not None]
+                if isinstance(st, Chain)
+                else []
+            )
+            for d in decls:
+                for name, pos in d.names:
+                    self.check_name(name, pos, scope, d.override)
+                    scope.names[name] = scope.prefix + name
+        # Pass 2, in source order (so anonymous elements are numbered as Click numbers them).
         for st in body:
             if isinstance(st, Decl):
                 self.declare(st, scope)
             elif isinstance(st, Chain):
-                for ep in st.endpoints:
-                    if ep.ref.kind == "decl":
-                        assert ep.ref.decl is not None
-                        self.declare(ep.ref.decl, scope)
-        # Pass 2: connections.
-        for st in body:
-            if isinstance(st, Chain):
                 self.connect_chain(st, scope)
+
+    def check_name(self, name: str, pos: Position, scope: _Scope, override: bool) -> None:
+        if name in ("input", "output") and scope.prefix:
+            raise self.err(
+                f"{name!r} is reserved inside element classes", pos, "choose another element name"
+            )
+        if name in scope.names and not override:
+            first = self.decl_pos.get(scope.prefix + name)
+            raise self.err(
+                f"redeclaration of element {name!r}",
+                pos,
+                f"first declared at {first}" if first else None,
+            )
+        if self.class_exists(name) or scope.find_class(name):
+            raise self.err(
+                f"element name {name!r} is a class name",
+                pos,
+                "give the element a name that is not a class",
+            )
+        flat = scope.prefix + name
+        if override and name in scope.names:
+            self._remove(flat)
+        self.decl_pos[flat] = pos
 
     def declare(self, d: Decl, scope: _Scope) -> None:
         for name, pos in d.names:
-            if name in ("input", "output") and scope.prefix:
-                raise self.err(f"{name!r} is reserved inside element classes", pos,
-                               "choose another element name")
-            if name in scope.names and not d.override:
-                first = self.decl_pos.get(scope.prefix + name)
-                raise self.err(f"redeclaration of element {name!r}", pos,
-                               f"first declared at {first}" if first else None)
-            if self.class_exists(name) or scope.find_class(name):
-                raise self.err(f"element name {name!r} is a class name", pos,
-                               "give the element a name that is not a class")
-            flat = scope.prefix + name
-            if d.override and name in scope.names:
-                self._remove(flat)
-            scope.names[name] = flat
-            self.decl_pos[flat] = pos
-            self.instantiate(flat, d.cls, d.config or "", d.config_pos or pos, scope, pos)
+            scope.count += 1
+            self.instantiate(
+                scope.names[name], d.cls, d.config or "", d.config_pos or pos, scope, pos
+            )
 
     def _remove(self, flat: str) -> None:
         """Forget an element (and its compound insides) that an override replaces."""
@@ -407,8 +464,9 @@ class Flattener:
         self.tunnels.discard(flat + "/input")
         self.tunnels.discard(flat + "/output")
 
-    def instantiate(self, flat: str, cls: ClassRef, config: str, cpos: Position,
-                    scope: _Scope, pos: Position) -> None:
+    def instantiate(
+        self, flat: str, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position
+    ) -> None:
         config = self.subst(strip_comments(config), scope.env, cpos)
         comp: Compound | None = cls.compound
         cname = cls.name
@@ -427,18 +485,23 @@ class Flattener:
         assert cname is not None
         if not self.class_exists(cname):
             close = difflib.get_close_matches(cname, self.class_names(), n=3)
-            raise self.err(f"unknown element class {cname!r}", cls.pos,
-                           f"did you mean {' or '.join(close)}?" if close else
-                           "see 'routebricks elements' for the library, or "
-                           "require(python \"file.py\") for your own elements")
-        self.graph.elements[flat] = ElementDecl(flat, cname, " ".join(config.split())
-                                                if "\n" not in config else config.strip(), pos)
+            raise self.err(
+                f"unknown element class {cname!r}",
+                cls.pos,
+                f"did you mean {' or '.join(close)}?"
+                if close
+                else "see 'routebricks elements' for the library, or "
+                'require(python "file.py") for your own elements',
+            )
+        self.graph.elements[flat] = ElementDecl(
+            flat, cname, " ".join(config.split()) if "\n" not in config else config.strip(), pos
+        )
 
-    def expand_compound(self, flat: str, comp: Compound, config: str, cpos: Position,
-                        scope: _Scope) -> None:
+    def expand_compound(
+        self, flat: str, comp: Compound, config: str, cpos: Position, scope: _Scope
+    ) -> None:
         if flat.count("/") > 64:
-            raise self.err("element classes nest too deeply (recursive element class?)",
-                           comp.pos)
+            raise self.err("element classes nest too deeply (recursive element class?)", comp.pos)
         env = dict(scope.env)
         args = split_args(config)
         positional = [v for k, v in comp.formals if k is None]
@@ -450,16 +513,19 @@ class Flattener:
                 env[keywords[kw[0]]] = kw[1]
                 continue
             if pi >= len(positional):
-                raise self.err(f"too many arguments for element class {comp.name or '{...}'}"
-                               f": {a!r}", cpos,
-                               f"it takes {len(positional)} positional argument(s)")
+                raise self.err(
+                    f"too many arguments for element class {comp.name or '{...}'}: {a!r}",
+                    cpos,
+                    f"it takes {len(positional)} positional argument(s)",
+                )
             env[positional[pi]] = unquote(a) if a.startswith('"') else a
             pi += 1
         if pi < len(positional):
-            raise self.err(f"element class {comp.name or '{...}'} needs argument "
-                           f"{positional[pi]}", cpos,
-                           f"it takes {len(positional)} positional argument(s): "
-                           + ", ".join(positional))
+            raise self.err(
+                f"element class {comp.name or '{...}'} needs argument {positional[pi]}",
+                cpos,
+                f"it takes {len(positional)} positional argument(s): " + ", ".join(positional),
+            )
         for v in keywords.values():
             env.setdefault(v, "")
         inner = _Scope(flat + "/", env, {}, parent=scope)
@@ -473,6 +539,7 @@ class Flattener:
         r = ep.ref
         if r.kind == "decl":
             assert r.decl is not None
+            self.declare(r.decl, scope)
             return scope.names[r.decl.names[0][0]]
         if r.kind == "name":
             s: _Scope | None = scope
@@ -484,20 +551,26 @@ class Flattener:
             s = scope
             known = list(s.names)
             close = difflib.get_close_matches(r.name, known + self.class_names(), n=3)
-            raise self.err(f"undeclared element {r.name!r}", r.pos,
-                           f"did you mean {' or '.join(close)}?" if close else
-                           f"declare it first: '{r.name} :: Class(args)'")
+            raise self.err(
+                f"undeclared element {r.name!r}",
+                r.pos,
+                f"did you mean {' or '.join(close)}?"
+                if close
+                else f"declare it first: '{r.name} :: Class(args)'",
+            )
         assert r.cls is not None
         return self.anonymous(r.cls, r.config or "", r.config_pos or r.pos, scope, r.pos)
 
-    def anonymous(self, cls: ClassRef, config: str, cpos: Position, scope: _Scope,
-                  pos: Position) -> str:
-        self.anon += 1
-        base = cls.name or "Compound"
-        name = f"{base}@{self.anon}"
+    def anonymous(
+        self, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position
+    ) -> str:
+        scope.count += 1
+        base = cls.name or ""
+        n = scope.count
+        name = f"{base}@{n}"
         while scope.prefix + name in self.graph.elements or name in scope.names:
-            self.anon += 1
-            name = f"{base}@{self.anon}"
+            n += 1
+            name = f"{base}@{n}"
         flat = scope.prefix + name
         scope.names[name] = flat
         self.instantiate(flat, cls, config, cpos, scope, pos)
@@ -506,14 +579,19 @@ class Flattener:
     def connect_chain(self, chain: Chain, scope: _Scope) -> None:
         first = chain.endpoints[0]
         if first.in_port is not None:
-            raise self.err("input port at the start of a connection chain", first.in_pos,
-                           "remove the '[n]' before the first element")
+            raise self.err(
+                "input port at the start of a connection chain",
+                first.in_pos,
+                "remove the '[n]' before the first element",
+            )
         names = [self.resolve(ep, scope) for ep in chain.endpoints]
         for i in range(len(names) - 1):
             a, b = chain.endpoints[i], chain.endpoints[i + 1]
             self.graph.connections.append(
-                Connection(names[i], a.out_port or 0, names[i + 1], b.in_port or 0,
-                           chain.arrows[i].pos))
+                Connection(
+                    names[i], a.out_port or 0, names[i + 1], b.in_port or 0, chain.arrows[i].pos
+                )
+            )
 
     def splice(self) -> None:
         """Replace connections through compound ``input``/``output`` tunnels by direct ones."""
@@ -535,12 +613,13 @@ class Flattener:
                 if not matched:
                     owner = t.rsplit("/", 1)[0]
                     side = "input" if t.endswith("/input") else "output"
-                    raise self.err(f"element class instance {owner!r} has no {side} "
-                                   f"{c.dport}", c.pos,
-                                   f"inside the class, connect '{side} [{c.dport}]'" if
-                                   side == "input" else
-                                   f"inside the class, connect something '-> [{c.dport}] "
-                                   "output'")
+                    raise self.err(
+                        f"element class instance {owner!r} has no {side} {c.dport}",
+                        c.pos,
+                        f"inside the class, connect '{side} [{c.dport}]'"
+                        if side == "input"
+                        else f"inside the class, connect something '-> [{c.dport}] output'",
+                    )
                 for d in matched:
                     rest.append(Connection(c.src, c.sport, d.dst, d.dport, c.pos))
             conns = rest

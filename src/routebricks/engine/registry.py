@@ -74,21 +74,32 @@ def make_requirement_loader(base_dir: str | Path | None):  # noqa: ANN201
             try:
                 load_python_file(p)
             except ConfigError as e:
-                raise ConfigError(e.message, r.pos, "the path is relative to the "
-                                  "configuration file") from None
+                raise ConfigError(
+                    e.message, r.pos, "the path is relative to the configuration file"
+                ) from None
         elif r.kind == "package":
             try:
                 importlib.import_module(r.value)
             except ImportError as e:
-                raise ConfigError(f"cannot load package {r.value!r}: {e}", r.pos,
-                                  "install it, or use require(python \"file.py\")") from None
+                raise ConfigError(
+                    f"cannot load package {r.value!r}: {e}",
+                    r.pos,
+                    'install it, or use require(python "file.py")',
+                ) from None
         elif r.kind == "feature":
             if r.value not in KNOWN_FEATURES:
-                raise ConfigError(f"unknown requirement {r.value!r}", r.pos,
-                                  "routebricks provides: " + ", ".join(sorted(KNOWN_FEATURES))
-                                  + "; load elements with require(python \"file.py\")")
+                raise ConfigError(
+                    f"unknown requirement {r.value!r}",
+                    r.pos,
+                    "routebricks provides: "
+                    + ", ".join(sorted(KNOWN_FEATURES))
+                    + '; load elements with require(python "file.py")',
+                )
         else:
-            raise ConfigError(f"unknown requirement kind {r.kind!r}", r.pos,
-                              "use require(package NAME) or require(python FILE)")
+            raise ConfigError(
+                f"unknown requirement kind {r.kind!r}",
+                r.pos,
+                "use require(package NAME) or require(python FILE)",
+            )
 
     return load

@@ -34,8 +34,9 @@ VERSION = "0.1.0"
 class Router:
     """A running (or runnable) router built from a flattened :class:`Graph`."""
 
-    def __init__(self, graph: Graph, elements: dict[str, Element] | None = None,
-                 profile: bool = False) -> None:
+    def __init__(
+        self, graph: Graph, elements: dict[str, Element] | None = None, profile: bool = False
+    ) -> None:
         self.graph = graph
         self.elements: dict[str, Element] = {}
         self.connections: list[Connection] = list(graph.connections)
@@ -56,13 +57,21 @@ class Router:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_text(cls, text: str, filename: str = "<config>", *, extra: str | None = None,
-                  profile: bool = False, base_dir: str | Path | None = None) -> Router:
+    def from_text(
+        cls,
+        text: str,
+        filename: str = "<config>",
+        *,
+        extra: str | None = None,
+        profile: bool = False,
+        base_dir: str | Path | None = None,
+    ) -> Router:
         return cls(parse_text(text, filename, extra=extra, base_dir=base_dir), profile=profile)
 
     @classmethod
-    def from_file(cls, path: str | Path, *, extra: str | None = None,
-                  profile: bool = False) -> Router:
+    def from_file(
+        cls, path: str | Path, *, extra: str | None = None, profile: bool = False
+    ) -> Router:
         return cls(parse_file(path, extra=extra), profile=profile)
 
     @classmethod
@@ -92,8 +101,9 @@ class Router:
         inst: dict[str, Element] = {}
         for e in order:
             if e.name in g.elements:
-                raise ConfigError(f"two elements are named {e.name!r}",
-                                  hint="give each element a unique name=")
+                raise ConfigError(
+                    f"two elements are named {e.name!r}", hint="give each element a unique name="
+                )
             g.elements[e.name] = ElementDecl(e.name, type(e).__name__, e.config)
             inst[e.name] = e
         for e in order:
@@ -143,8 +153,9 @@ class Router:
         for c in self.connections:
             for end in (c.src, c.dst):
                 if end not in self.elements:
-                    errors.append(ConfigError(f"connection {c} names unknown element {end!r}",
-                                              c.pos))
+                    errors.append(
+                        ConfigError(f"connection {c} names unknown element {end!r}", c.pos)
+                    )
             if c.src in used_out and c.dst in used_in:
                 used_out[c.src].setdefault(c.sport, []).append(c)
                 used_in[c.dst].setdefault(c.dport, []).append(c)
@@ -155,27 +166,35 @@ class Router:
             except ValueError as err:
                 errors.append(e.error(f"bad port_count in class: {err}"))
                 continue
-            for side, used, r in (("input", used_in[name], rin), ("output", used_out[name],
-                                                                   rout)):
+            for side, used, r in (("input", used_in[name], rin), ("output", used_out[name], rout)):
                 top = max(used) + 1 if used else 0
                 n = max(r.lo, top)
                 if r.hi is not None and top > r.hi:
                     bad = max(used)
                     conn = used[bad][0]
-                    errors.append(ConfigError(
-                        f"{name} :: {cls_name} has no {side} {bad} ({cls_name} has {r} "
-                        f"{side}{'' if r.hi == 1 and r.lo == 1 else 's'})", conn.pos,
-                        f"use {side} port{'s' if r.hi != 1 else ''} 0"
-                        + (f" to {r.hi - 1}" if r.hi and r.hi > 1 else "")
-                        if r.hi else f"{cls_name} has no {side}s"))
+                    errors.append(
+                        ConfigError(
+                            f"{name} :: {cls_name} has no {side} {bad} ({cls_name} has {r} "
+                            f"{side}{'' if r.hi == 1 and r.lo == 1 else 's'})",
+                            conn.pos,
+                            f"use {side} port{'s' if r.hi != 1 else ''} 0"
+                            + (f" to {r.hi - 1}" if r.hi and r.hi > 1 else "")
+                            if r.hi
+                            else f"{cls_name} has no {side}s",
+                        )
+                    )
                     continue
                 for p in range(n):
                     if p not in used:
-                        errors.append(e.error(
-                            f"{side} {p} is not connected",
-                            f"connect it ('{name} [{p}] -> ...')" if side == "output" else
-                            f"connect it ('... -> [{p}] {name}')"
-                            + ("; or connect it to Discard" if side == "output" else "")))
+                        errors.append(
+                            e.error(
+                                f"{side} {p} is not connected",
+                                f"connect it ('{name} [{p}] -> ...')"
+                                if side == "output"
+                                else f"connect it ('... -> [{p}] {name}')"
+                                + ("; or connect it to Discard" if side == "output" else ""),
+                            )
+                        )
                 if side == "input":
                     e.ninputs = n
                 else:
@@ -212,26 +231,37 @@ class Router:
             s, d = self.elements[c.src], self.elements[c.dst]
             ms, md = s.output_modes[c.sport], d.input_modes[c.dport]
             if ms != md:
-                errors.append(ConfigError(
-                    f"{'push' if ms == PUSH else 'pull'} output {c.sport} of {c.src} "
-                    f"({type(s).__name__}) connected to {'push' if md == PUSH else 'pull'} "
-                    f"input {c.dport} of {c.dst} ({type(d).__name__})", c.pos,
-                    "put a Queue between a push output and a pull input; "
-                    "an Unqueue between a pull output and a push input"))
+                errors.append(
+                    ConfigError(
+                        f"{'push' if ms == PUSH else 'pull'} output {c.sport} of {c.src} "
+                        f"({type(s).__name__}) connected to {'push' if md == PUSH else 'pull'} "
+                        f"input {c.dport} of {c.dst} ({type(d).__name__})",
+                        c.pos,
+                        "put a Queue between a push output and a pull input; "
+                        "an Unqueue between a pull output and a push input",
+                    )
+                )
                 continue
             if ms == PUSH:
                 out_count[(c.src, c.sport)] = out_count.get((c.src, c.sport), 0) + 1
                 if out_count[(c.src, c.sport)] == 2:
-                    errors.append(ConfigError(
-                        f"push output {c.sport} of {c.src} is connected more than once",
-                        c.pos, "use a Tee to send packets to several places"))
+                    errors.append(
+                        ConfigError(
+                            f"push output {c.sport} of {c.src} is connected more than once",
+                            c.pos,
+                            "use a Tee to send packets to several places",
+                        )
+                    )
             else:
                 in_count[(c.dst, c.dport)] = in_count.get((c.dst, c.dport), 0) + 1
                 if in_count[(c.dst, c.dport)] == 2:
-                    errors.append(ConfigError(
-                        f"pull input {c.dport} of {c.dst} is connected more than once",
-                        c.pos, "pull from one place per input; merge with a RoundRobinSched"
-                        " or Queue"))
+                    errors.append(
+                        ConfigError(
+                            f"pull input {c.dport} of {c.dst} is connected more than once",
+                            c.pos,
+                            "pull from one place per input; merge with a RoundRobinSched or Queue",
+                        )
+                    )
 
     def _bind(self) -> None:
         for e in self.elements.values():
@@ -276,16 +306,22 @@ class Router:
             import difflib
 
             close = difflib.get_close_matches(name, list(self.elements), n=3)
-            raise HandlerError(f"no element named {name!r}"
-                               + (f"; did you mean {' or '.join(close)}?" if close else ""))
+            raise HandlerError(
+                f"no element named {name!r}"
+                + (f"; did you mean {' or '.join(close)}?" if close else "")
+            )
         return e
 
     def peers(self, e: Element, side: str, port: int) -> list[str]:
         if side == "input":
-            return [f"{c.src} [{c.sport}]" for c in self.connections
-                    if c.dst == e.name and c.dport == port]
-        return [f"[{c.dport}] {c.dst}" for c in self.connections
-                if c.src == e.name and c.sport == port]
+            return [
+                f"{c.src} [{c.sport}]"
+                for c in self.connections
+                if c.dst == e.name and c.dport == port
+            ]
+        return [
+            f"[{c.dport}] {c.dst}" for c in self.connections if c.src == e.name and c.sport == port
+        ]
 
     def flat_config(self) -> str:
         return self.graph.unparse()
@@ -313,13 +349,15 @@ class Router:
             "classes": lambda: "\n".join(class_names()),
             "config": lambda: self.flat_config(),
             "flatconfig": lambda: self.flat_config(),
-            "requirements": lambda: "\n".join(f"{r.kind} {r.value}"
-                                              for r in self.graph.requirements),
+            "requirements": lambda: "\n".join(
+                f"{r.kind} {r.value}" for r in self.graph.requirements
+            ),
         }
         f = table.get(name)
         if f is None:
-            raise HandlerError(f"no global handler {name!r} (global read handlers: "
-                               + ", ".join(table) + ")")
+            raise HandlerError(
+                f"no global handler {name!r} (global read handlers: " + ", ".join(table) + ")"
+            )
         return f()
 
     # ------------------------------------------------------------------ driving
@@ -345,8 +383,13 @@ class Router:
         if self.stop_reason is None:
             self.stop_reason = reason
 
-    def run(self, *, limit: int | None = None, time_limit: float | None = None,
-            idle_sleep: float = 0.0002) -> str:
+    def run(
+        self,
+        *,
+        limit: int | None = None,
+        time_limit: float | None = None,
+        idle_sleep: float = 0.0002,
+    ) -> str:
         """Run until every source is done (and the graph is drained), a limit is reached, or
         something requests a stop. Returns the reason for stopping."""
         self.initialize()
@@ -375,8 +418,7 @@ class Router:
                     continue
                 if all(s.is_done() for s in self.sources) and not idle_reported:
                     idle_reported = True
-                    why = ("packet limit reached" if self.exhausted() else
-                           "all sources done")
+                    why = "packet limit reached" if self.exhausted() else "all sources done"
                     self.request_stop(why)
                     continue
                 if not tasks and not self._timers and self.stop_listener is None:
@@ -396,12 +438,17 @@ class Router:
     def stats_rows(self) -> list[dict[str, Any]]:
         rows = []
         for e in self.elements.values():
-            rows.append({
-                "element": e.name, "class": type(e).__name__, "calls": e.calls,
-                "packets": e.packets, "drops": sum(e.drops.values()),
-                "ns_per_packet": (getattr(e, "self_ns", 0) / e.packets) if e.packets else 0.0,
-                "drop_reasons": dict(e.drops),
-            })
+            rows.append(
+                {
+                    "element": e.name,
+                    "class": type(e).__name__,
+                    "calls": e.calls,
+                    "packets": e.packets,
+                    "drops": sum(e.drops.values()),
+                    "ns_per_packet": (getattr(e, "self_ns", 0) / e.packets) if e.packets else 0.0,
+                    "drop_reasons": dict(e.drops),
+                }
+            )
         return rows
 
 
@@ -416,8 +463,7 @@ def _split_handler(spec: str) -> tuple[str | None, str]:
     return e, h
 
 
-def _combine(errors: Iterable[ConfigError], sources: dict[str, str] | None = None
-             ) -> ConfigError:
+def _combine(errors: Iterable[ConfigError], sources: dict[str, str] | None = None) -> ConfigError:
     errs = list(errors)
     for e in errs:
         if e.pos is not None and e.source_line is None and sources and e.pos.file in sources:
@@ -474,13 +520,26 @@ def _instrument(router: Router, e: Element) -> None:
 
 
 # ---------------------------------------------------------------------- parsing helpers
-def parse_text(text: str, filename: str = "<config>", *, extra: str | None = None,
-               base_dir: str | Path | None = None) -> Graph:
+def parse_text(
+    text: str,
+    filename: str = "<config>",
+    *,
+    extra: str | None = None,
+    base_dir: str | Path | None = None,
+    defines: dict[str, str] | None = None,
+) -> Graph:
     from routebricks.engine.parser import parse_config
     from routebricks.engine.registry import make_requirement_loader
 
-    g = parse_config(text, filename, class_exists=class_exists, class_names=class_names,
-                     extra=extra, load_requirement=make_requirement_loader(base_dir))
+    g = parse_config(
+        text,
+        filename,
+        class_exists=class_exists,
+        class_names=class_names,
+        extra=extra,
+        load_requirement=make_requirement_loader(base_dir),
+        defines=defines,
+    )
     g.base_dir = str(base_dir) if base_dir is not None else None
     g.sources[filename] = text
     if extra:

@@ -51,9 +51,12 @@ class Source(Element):
         return False
 
     def is_done(self) -> bool:
-        return (not self.active or self.finished()
-                or (self.limit >= 0 and self.emitted >= self.limit)
-                or (self.router is not None and self.router.exhausted()))
+        return (
+            not self.active
+            or self.finished()
+            or (self.limit >= 0 and self.emitted >= self.limit)
+            or (self.router is not None and self.router.exhausted())
+        )
 
     def send(self, batch: PacketBatch) -> None:
         self.emitted += len(batch)

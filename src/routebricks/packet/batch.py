@@ -90,9 +90,7 @@ class PacketBatch:
     # ------------------------------------------------------------------ construction
     @classmethod
     def empty(cls) -> PacketBatch:
-        return cls(
-            np.zeros(POOL_GUARD, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        )
+        return cls(np.zeros(POOL_GUARD, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     @classmethod
     def from_bytes(
@@ -131,8 +129,13 @@ class PacketBatch:
         rows = pool[: n * stride].reshape(n, stride)
         rows[:, headroom : headroom + width] = data
         off = np.arange(n, dtype=np.int64) * stride + headroom
-        return cls(pool, off, np.asarray(lengths, np.int64).copy(), headroom=headroom,
-                   tailroom=tailroom + 0)
+        return cls(
+            pool,
+            off,
+            np.asarray(lengths, np.int64).copy(),
+            headroom=headroom,
+            tailroom=tailroom + 0,
+        )
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -162,8 +165,7 @@ class PacketBatch:
         if col is None:
             dtype = ANNOTATIONS.get(name, np.dtype(np.int64))
             fill = _FILL.get(name, 0)
-            col = (np.full if fill else np.zeros)(len(self), dtype, **({"fill_value": fill}
-                                                                       if fill else {}))
+            col = np.full(len(self), fill, dtype) if fill else np.zeros(len(self), dtype)
             self.annos[name] = col
         return col
 
@@ -275,8 +277,9 @@ class PacketBatch:
         return PacketBatch(pool, new_off, self.length.copy(), annos, headroom, tailroom)
 
     def copy(self) -> PacketBatch:
-        return self.compact(max(self.headroom, DEFAULT_HEADROOM),
-                            max(self.tailroom, DEFAULT_TAILROOM))
+        return self.compact(
+            max(self.headroom, DEFAULT_HEADROOM), max(self.tailroom, DEFAULT_TAILROOM)
+        )
 
     def ensure_room(self, head: int = 0, tail: int = 0) -> PacketBatch:
         """This batch if every packet has ``head``/``tail`` free bytes, else a repacked copy."""

@@ -57,13 +57,25 @@ class CompiledPatterns:
 
     def classify(self, pool: np.ndarray, off: np.ndarray, length: np.ndarray) -> np.ndarray:
         """Index of the first matching pattern for each packet, or -1."""
-        return _classify(pool, off, length, self.t_off, self.t_len, self.t_start, self.t_neg,
-                         self.vals, self.masks, self.p_first, self.p_count)
+        return _classify(
+            pool,
+            off,
+            length,
+            self.t_off,
+            self.t_len,
+            self.t_start,
+            self.t_neg,
+            self.vals,
+            self.masks,
+            self.p_first,
+            self.p_count,
+        )
 
 
 @njit(cache=True, nogil=True)
-def _classify(pool, off, length, t_off, t_len, t_start, t_neg, vals, masks, p_first,
-              p_count):  # pragma: no cover - compiled
+def _classify(
+    pool, off, length, t_off, t_len, t_start, t_neg, vals, masks, p_first, p_count
+):  # pragma: no cover - compiled
     n = off.shape[0]
     out = np.full(n, -1, np.int64)
     npat = p_first.shape[0]

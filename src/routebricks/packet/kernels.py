@@ -12,8 +12,9 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def repack(src: np.ndarray, src_off: np.ndarray, length: np.ndarray, dst: np.ndarray,
-           dst_off: np.ndarray) -> None:  # pragma: no cover - compiled
+def repack(
+    src: np.ndarray, src_off: np.ndarray, length: np.ndarray, dst: np.ndarray, dst_off: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """Copy packet i from src[src_off[i]:+length[i]] to dst[dst_off[i]:]."""
     for i in range(src_off.shape[0]):
         n = length[i]
@@ -50,11 +51,19 @@ def pcap_scan(buf: np.ndarray, start: int, swapped: bool, max_records: int):  # 
         for f in range(4):
             p = pos + 4 * f
             if swapped:
-                v = (np.int64(buf[p]) << 24) | (np.int64(buf[p + 1]) << 16) | (
-                    np.int64(buf[p + 2]) << 8) | np.int64(buf[p + 3])
+                v = (
+                    (np.int64(buf[p]) << 24)
+                    | (np.int64(buf[p + 1]) << 16)
+                    | (np.int64(buf[p + 2]) << 8)
+                    | np.int64(buf[p + 3])
+                )
             else:
-                v = (np.int64(buf[p + 3]) << 24) | (np.int64(buf[p + 2]) << 16) | (
-                    np.int64(buf[p + 1]) << 8) | np.int64(buf[p])
+                v = (
+                    (np.int64(buf[p + 3]) << 24)
+                    | (np.int64(buf[p + 2]) << 16)
+                    | (np.int64(buf[p + 1]) << 8)
+                    | np.int64(buf[p])
+                )
             vals[f] = v
         cl = vals[2]
         if pos + 16 + cl > size:
@@ -87,9 +96,16 @@ def _grow(a: np.ndarray, cap: int) -> np.ndarray:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def pcap_records(pool: np.ndarray, off: np.ndarray, length: np.ndarray, origlen: np.ndarray,
-                 ts_sec: np.ndarray, ts_frac: np.ndarray, snaplen: int,
-                 out: np.ndarray) -> int:  # pragma: no cover - compiled
+def pcap_records(
+    pool: np.ndarray,
+    off: np.ndarray,
+    length: np.ndarray,
+    origlen: np.ndarray,
+    ts_sec: np.ndarray,
+    ts_frac: np.ndarray,
+    snaplen: int,
+    out: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Lay out little-endian pcap records for a batch into ``out``; returns bytes written."""
     pos = 0
     for i in range(off.shape[0]):
@@ -129,8 +145,12 @@ def get_u32(pool: np.ndarray, pos: np.ndarray) -> np.ndarray:  # pragma: no cove
     r = np.empty(n, np.uint32)
     for k in range(n):
         p = pos[k]
-        r[k] = ((np.uint32(pool[p]) << 24) | (np.uint32(pool[p + 1]) << 16)
-                | (np.uint32(pool[p + 2]) << 8) | np.uint32(pool[p + 3]))
+        r[k] = (
+            (np.uint32(pool[p]) << 24)
+            | (np.uint32(pool[p + 1]) << 16)
+            | (np.uint32(pool[p + 2]) << 8)
+            | np.uint32(pool[p + 3])
+        )
     return r
 
 
@@ -176,7 +196,9 @@ def scatter_bytes(pool: np.ndarray, pos: np.ndarray, data: np.ndarray) -> None: 
 
 
 @njit(cache=True, nogil=True)
-def inet_checksum(pool: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:  # pragma: no cover
+def inet_checksum(
+    pool: np.ndarray, pos: np.ndarray, nbytes: np.ndarray
+) -> np.ndarray:  # pragma: no cover
     """One's-complement checksum of ``nbytes[k]`` header bytes at ``pos[k]`` (RFC 791/1071).
 
     Over a header whose checksum field holds the stored value the result is 0 when valid;
@@ -186,12 +208,13 @@ def inet_checksum(pool: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.n
     r = np.empty(n, np.uint16)
     for k in range(n):
         p = pos[k]
-        s = np.uint32(0)
-        for j in range(0, nbytes[k] - 1, 2):
-            s += (np.uint32(pool[p + j]) << 8) | np.uint32(pool[p + j + 1])
-        if nbytes[k] & 1:
-            s += np.uint32(pool[p + nbytes[k] - 1]) << 8
+        m = nbytes[k]
+        s = 0  # int64 accumulator: numba mixes uint32 and int64 into float64
+        for j in range(0, m - 1, 2):
+            s += (np.int64(pool[p + j]) << 8) | np.int64(pool[p + j + 1])
+        if m & 1:
+            s += np.int64(pool[p + m - 1]) << 8
         while s >> 16:
             s = (s & 0xFFFF) + (s >> 16)
-        r[k] = np.uint16(~s & 0xFFFF)
+        r[k] = (~s) & 0xFFFF
     return r

@@ -32,8 +32,12 @@ MAGIC_PCAPNG = 0x0A0D0D0A
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101  # raw IPv4/IPv6, as tcpdump writes it
 LINKTYPE_IPV4 = 228
-LINK_NAMES = {"ETHER": LINKTYPE_ETHERNET, "IP": LINKTYPE_RAW, "RAW": LINKTYPE_RAW,
-              "IPV4": LINKTYPE_IPV4}
+LINK_NAMES = {
+    "ETHER": LINKTYPE_ETHERNET,
+    "IP": LINKTYPE_RAW,
+    "RAW": LINKTYPE_RAW,
+    "IPV4": LINKTYPE_IPV4,
+}
 FILE_HEADER = struct.Struct("<IHHiIII")
 
 
@@ -48,8 +52,9 @@ class PcapFile:
     orig_len: np.ndarray  # original (on-the-wire) length of each packet
 
 
-def read_pcap(path: str | os.PathLike[str], headroom: int = DEFAULT_HEADROOM,
-              tailroom: int = DEFAULT_TAILROOM) -> PcapFile:
+def read_pcap(
+    path: str | os.PathLike[str], headroom: int = DEFAULT_HEADROOM, tailroom: int = DEFAULT_TAILROOM
+) -> PcapFile:
     """Load a whole pcap file. Errors name the file and the byte offset of the problem."""
     name = str(path)
     try:
@@ -105,8 +110,13 @@ def read_pcap(path: str | os.PathLike[str], headroom: int = DEFAULT_HEADROOM,
 class PcapWriter:
     """Writes batches to a pcap file (little-endian, as libpcap writes on x86)."""
 
-    def __init__(self, path: str | os.PathLike[str], linktype: int = LINKTYPE_ETHERNET,
-                 snaplen: int = 65535, nanosecond: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        linktype: int = LINKTYPE_ETHERNET,
+        snaplen: int = 65535,
+        nanosecond: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.snaplen = snaplen
         self.nanosecond = nanosecond
@@ -130,8 +140,9 @@ class PcapWriter:
         ts_frac = (ts % 1_000_000_000) // unit
         caplen = np.minimum(batch.length, self.snaplen)
         out = np.empty(int(caplen.sum()) + 16 * n, np.uint8)
-        size = _k.pcap_records(batch.pool, batch.off, batch.length, batch.length, ts_sec,
-                               ts_frac, self.snaplen, out)
+        size = _k.pcap_records(
+            batch.pool, batch.off, batch.length, batch.length, ts_sec, ts_frac, self.snaplen, out
+        )
         self._f.write(out[:size].data)
         self.count += n
 
@@ -149,8 +160,12 @@ class PcapWriter:
         self.close()
 
 
-def write_pcap(path: str | os.PathLike[str], batch: PacketBatch,
-               linktype: int = LINKTYPE_ETHERNET, nanosecond: bool = False) -> None:
+def write_pcap(
+    path: str | os.PathLike[str],
+    batch: PacketBatch,
+    linktype: int = LINKTYPE_ETHERNET,
+    nanosecond: bool = False,
+) -> None:
     """Write one batch as a whole pcap file."""
     with PcapWriter(path, linktype, nanosecond=nanosecond) as w:
         w.write(batch)
