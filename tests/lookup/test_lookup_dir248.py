@@ -34,6 +34,7 @@ MASKS = [int(ipaddress.IPv4Network(f"0.0.0.0/{n}").netmask) for n in range(33)]
 
 # A route set as the oracle sees it: {(net, length): (gateway, port)}.
 Model = dict[tuple[int, int], tuple[int, int]]
+Big = tuple[RouteArrays, Model, Dir248Table]
 
 
 def data_file(name: str) -> Path | None:
@@ -135,7 +136,7 @@ def nested_routes(rng: np.random.Generator, n_chains: int) -> list[Route]:
 
 
 @pytest.fixture(scope="module")
-def big() -> tuple[RouteArrays, Model, Dir248Table]:
+def big() -> Big:
     """A 256K-route synthetic table with /0, /32s and deliberately nested chains."""
     rng = np.random.default_rng(2024)
     base = synthetic_table(256 * 1024 - 2000, seed=11, nports=16, default_route=True,
@@ -146,7 +147,7 @@ def big() -> tuple[RouteArrays, Model, Dir248Table]:
     return arrays, model_of(arrays), table
 
 
-def test_big_table_matches_oracle_on_1m_addresses(big: tuple[RouteArrays, Model, Dir248Table]) -> None:
+def test_big_table_matches_oracle_on_1m_addresses(big: Big) -> None:
     arrays, model, table = big
     assert len(table) == len(model) > 250_000
     assert {0, 32} <= set(arrays.length.tolist())
@@ -171,7 +172,7 @@ def test_big_table_matches_oracle_on_1m_addresses(big: tuple[RouteArrays, Model,
         assert table.lookup_one(str(ipaddress.IPv4Address(int(addrs[i])))) == nh[i]
 
 
-def test_big_table_route_set_roundtrip(big: tuple[RouteArrays, Model, Dir248Table]) -> None:
+def test_big_table_route_set_roundtrip(big: Big) -> None:
     _, model, table = big
     assert model_of(table.to_arrays()) == model
     routes = list(table.routes())
@@ -196,9 +197,7 @@ def exhaustive_agreement(model: Model, a: Dir248Table, b: RadixTable) -> None:
         assert (a.nh_gw[na] == b.nh_gw[nb]).all()
 
 
-def test_dir248_and_radix_agree_everywhere_synthetic(
-    big: tuple[RouteArrays, Model, Dir248Table],
-) -> None:
+def test_dir248_and_radix_agree_everywhere_synthetic(big: Big) -> None:
     arrays, model, table = big
     radix = RadixTable(arrays)
     assert len(radix) == len(table)
@@ -351,6 +350,8 @@ def test_api_errors_and_flush() -> None:
         t.lookup(np.zeros(3, dtype=float))
     with pytest.raises(ValueError):
         t.lookup(np.array([-1]))
+    with pytest.raises(ValueError):
+        t.lookup(np.zeros((2, 2), dtype=np.uint32))
     assert t.lookup([1, 2]).tolist() == [t.lookup_one(1)] * 2
     out = np.empty(4, np.uint32)
     assert t.lookup(np.arange(4, dtype=np.uint32), out=out) is out
@@ -382,7 +383,8 @@ def test_unbounded_second_level_groups() -> None:
 def test_pack_into_buffer_and_shared_memory() -> None:
     rng = np.random.default_rng(8)
     arrays = RouteArrays.concat(
-        [synthetic_table(20_000, seed=8, ngateways=3), RouteArrays.from_routes(nested_routes(rng, 3))]
+        [synthetic_table(20_000, seed=8, ngateways=3),
+         RouteArrays.from_routes(nested_routes(rng, 3))]
     )
     table = Dir248Table(arrays)
     addrs = probe_addresses(model_of(arrays), 50_000, rng)
@@ -412,6 +414,12 @@ def test_pack_into_buffer_and_shared_memory() -> None:
     with pytest.raises(ValueError):
         table.pack_into(bytearray(100))
     assert (table.view().lookup(addrs) == want).all()
+    inplace = addrs.copy()
+    assert (table.lookup(inplace, out=inplace) == want).all()
+    empty = Dir248Table()
+    ev = empty.pack_into(bytearray(empty.packed_size()))
+    assert len(ev.tbl8) == 0 and (ev.lookup(addrs) == NO_ROUTE).all()
+    assert ev.nh_port.tolist() == [-1]
 
 
 # --------------------------------------------------------------------------- hypothesis

@@ -493,9 +493,7 @@ class Flattener:
                 else "see 'routebricks elements' for the library, or "
                 'require(python "file.py") for your own elements',
             )
-        self.graph.elements[flat] = ElementDecl(
-            flat, cname, " ".join(config.split()) if "\n" not in config else config.strip(), pos
-        )
+        self.graph.elements[flat] = ElementDecl(flat, cname, config.strip(), pos)
 
     def expand_compound(
         self, flat: str, comp: Compound, config: str, cpos: Position, scope: _Scope

@@ -18,7 +18,6 @@ from typing import Any
 
 from routebricks.engine.element import (
     AGNOSTIC,
-    PULL,
     PUSH,
     Element,
     parse_port_count,

@@ -51,12 +51,17 @@ class Classifier(Element):
 
     def push(self, port: int, batch: PacketBatch) -> None:
         out = self.compiled.classify(batch.pool, batch.off, batch.length)
-        nomatch = out < 0
-        if nomatch.any():
-            self.drop(int(np.count_nonzero(nomatch)), "no pattern matched")
-        for p, b in enumerate(batch.split(out, self.noutputs)):
-            if b is not None:
-                self.emit(p, b)
+        counts = np.bincount(out + 1, minlength=self.noutputs + 1)
+        if counts[0]:
+            self.drop(int(counts[0]), "no pattern matched")
+        n = len(batch)
+        for p in range(self.noutputs):
+            k = counts[p + 1]
+            if k == n:  # the common case: the whole batch goes one way, nothing to split
+                self.emit(p, batch)
+                return
+            if k:
+                self.emit(p, batch.select(out == p))
 
     def program(self) -> str:
         lines = []

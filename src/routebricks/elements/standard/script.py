@@ -66,6 +66,7 @@ class Script(Element):
         step (write): advance a blocked ``wait``/``pause`` (an integer N: N steps).
         run (write): run the script from the start.
         goto (write): jump to a label.
+        vars (read): the script's variables, NAME=VALUE per line.
     Example:
         Script(wait 1s, print c.count, loop);
     See also: DriverManager
@@ -300,6 +301,7 @@ class DriverManager(Script):
         ``stop`` (or its end). At most one per router.
     Handlers:
         step (write): advance the script as a stop request would.
+        run, goto (write), vars (read): as for Script.
     Example:
         DriverManager(wait_stop, read c.count, write c.reset, wait 10ms, stop);
     See also: Script

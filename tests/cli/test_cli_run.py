@@ -1,0 +1,173 @@
+"""The routebricks command, run as a user runs it (a subprocess), with Click's flags."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scapy.utils import rdpcap
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+def rb(*args: str, cwd: Path | None = None, check: bool = False,
+       stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run([sys.executable, "-m", "routebricks.cli", *args], cwd=cwd,
+                         capture_output=True, text=True, timeout=120, input=stdin)
+    if check and res.returncode != 0:
+        raise AssertionError(f"exit {res.returncode}\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def test_forward_example_moves_every_packet(tmp_path: Path) -> None:
+    res = rb("run", str(EXAMPLES / "forward.click"), f"OUT={tmp_path}/out.pcap",
+             "-h", "sent.count", check=True)
+    assert res.stdout == "1000\n"  # handler values alone on stdout, as in Click
+    assert "received" in res.stderr and "1000" in res.stderr  # the summary on stderr
+    original = rdpcap(str(EXAMPLES / "data" / "sample.pcap"))
+    out = rdpcap(str(tmp_path / "out.pcap"))
+    assert [bytes(p) for p in out] == [bytes(p) for p in original]
+
+
+def test_several_handlers_print_with_names(tmp_path: Path) -> None:
+    res = rb("run", "-e", f"FromDump({EXAMPLES}/data/sample.pcap) -> c :: Counter -> Discard",
+             "-h", "c.count", "-h", "c.byte_count", check=True)
+    assert re.fullmatch(r"c\.count:\n1000\n\nc\.byte_count:\n\d+\n\n", res.stdout)
+
+
+def test_user_element_from_readme() -> None:
+    res = rb("run", str(EXAMPLES / "bigpackets.click"), "-h", "b.big", check=True)
+    want = sum(len(p) > 500 for p in rdpcap(str(EXAMPLES / "data" / "sample.pcap")))
+    assert res.stdout == f"{want}\n"
+
+
+def test_readme_python_api_snippet_runs(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    m = re.search(r"<!-- python-api -->\s*```python\n(.*?)```", readme, re.S)
+    assert m, "README lost its Python API example"
+    res = subprocess.run([sys.executable, "-c", m.group(1)], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "947 53" in res.stdout
+
+
+def test_quit_and_flattened_output(tmp_path: Path) -> None:
+    out = tmp_path / "flat.click"
+    res = rb("run", "-q", "-o", str(out), "-e",
+             "elementclass C { input -> Counter -> output }"
+             f"FromDump({EXAMPLES}/data/sample.pcap) -> x :: C -> Discard", check=True)
+    flat = out.read_text()
+    assert "x/Counter@1 :: Counter;" in flat
+    assert "routebricks: stopped" not in res.stderr  # -q: nothing ran
+    again = rb("check", str(out))
+    assert again.returncode == 0, again.stderr
+
+
+def test_bad_configuration_fails_before_running(tmp_path: Path) -> None:
+    conf = tmp_path / "bad.click"
+    conf.write_text(f"FromDump({tmp_path}/none.pcap)\n  -> Countr\n  -> Discard;\n")
+    res = rb("run", str(conf))
+    assert res.returncode == 1
+    assert f"{conf}:2:6: undeclared element 'Countr'" in res.stderr
+    assert "did you mean Counter?" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
+    res = rb("run", "-e", f"FromDump({tmp_path}/none.pcap) -> Discard")
+    assert res.returncode == 1
+    assert "none.pcap: cannot read" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_check_command() -> None:
+    ok = rb("check", str(EXAMPLES / "forward.click"))
+    assert ok.returncode == 0 and "ok:" in ok.stderr
+    bad = rb("check", "-e", "InfiniteSource -> [1] Discard")
+    assert bad.returncode == 1
+    assert "<-e>:1:16: Discard@2 :: Discard has no input 1" in bad.stderr
+
+
+def test_elements_command_lists_and_documents() -> None:
+    listing = rb("elements", check=True).stdout
+    for name in ("FromDump", "ToDump", "Classifier", "Counter", "DriverManager"):
+        assert re.search(rf"^\s+{name}\s", listing, re.M), name
+    doc = rb("elements", "Classifier", check=True).stdout
+    assert doc.startswith("Classifier(ARG...)")
+    assert "Ports:" in doc and "Example:" in doc
+    missing = rb("elements", "Clasifier")
+    assert missing.returncode == 1 and "did you mean Classifier?" in missing.stderr
+
+
+def test_limit_time_and_kp() -> None:
+    res = rb("run", "-e", "InfiniteSource(LENGTH 64) -> c :: Counter -> Discard",
+             "--limit", "12345", "--kp", "100", "-h", "c.count", "-h", "c.byte_count",
+             check=True)
+    assert "c.count:\n12345\n" in res.stdout
+    assert f"c.byte_count:\n{12345 * 64}\n" in res.stdout
+    t0 = time.monotonic()
+    res = rb("run", "-e", "InfiniteSource -> Discard", "--time", "0.5", check=True)
+    assert time.monotonic() - t0 < 30
+    assert "time limit" in res.stderr
+
+
+def test_driver_manager_prints_and_stops() -> None:
+    res = rb("run", "-e", "s :: InfiniteSource(LIMIT 500, STOP true) -> c :: Counter -> Discard;"
+             "DriverManager(wait_stop, print c.count, read c.count, stop)", check=True)
+    assert res.stdout == "500\n"  # print: stdout
+    assert "c.count:\n500\n" in res.stderr  # read: stderr, as in Click
+
+
+def test_script_timed_wait_and_write() -> None:
+    res = rb("run", "-e", "s :: InfiniteSource(BURST 10) -> c :: Counter -> Discard;"
+             "DriverManager(wait 50ms, write s.active false, write c.reset, wait 50ms, "
+             "print c.count, stop)", check=True)
+    assert res.stdout == "0\n"
+
+
+def test_stats_reports_elements() -> None:
+    res = rb("run", "-e", "InfiniteSource(LIMIT 1000) -> Classifier(12/0800) -> Discard",
+             "--stats", check=True)
+    assert "ns/pkt" in res.stderr
+    assert "1000 no pattern matched" in res.stderr  # the data is text, not IPv4
+
+
+def test_sigint_stops_cleanly_and_prints_counters(tmp_path: Path) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "routebricks.cli", "run", "-e",
+                          "InfiniteSource -> c :: Counter -> Discard", "-h", "c.count"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        time.sleep(2.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert "stopped (interrupted)" in err
+    assert int(out.strip()) > 0
+    assert "Traceback" not in err
+
+
+def test_defines_on_command_line(tmp_path: Path) -> None:
+    conf = tmp_path / "d.click"
+    conf.write_text("define($N 3)\nInfiniteSource(LIMIT $N) -> c :: Counter -> Discard\n")
+    assert rb("run", str(conf), "-h", "c.count", check=True).stdout == "3\n"
+    assert rb("run", str(conf), "N=7", "-h", "c.count", check=True).stdout == "7\n"
+
+
+@pytest.mark.parametrize("args, words", [
+    ((), "no configuration"),
+    (("a.click", "b.click"), "specified twice"),
+])
+def test_usage_errors(args: tuple[str, ...], words: str) -> None:
+    res = rb("run", *args)
+    assert res.returncode == 2 and words in res.stderr
