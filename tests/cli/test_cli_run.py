@@ -103,7 +103,7 @@ def test_elements_command_lists_and_documents() -> None:
     assert doc.startswith("Classifier(ARG...)")
     assert "Ports:" in doc and "Example:" in doc
     missing = rb("elements", "Clasifier")
-    assert missing.returncode == 1 and "did you mean Classifier?" in missing.stderr
+    assert missing.returncode == 1 and "did you mean Classifier" in missing.stderr
 
 
 def test_limit_time_and_kp() -> None:

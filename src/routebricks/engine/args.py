@@ -270,20 +270,23 @@ _RATE_UNITS = {
 
 
 class _Bandwidth(ArgType):
-    """A bit rate: ``10Gbps``, ``100Mbps``, ``1.5GBps`` (bytes), a bare number = bits/s."""
+    """A rate, in bytes per second as Click stores it: ``10Gbps`` and ``500Mbps`` (bits),
+    ``1.5GBps`` (bytes), ``b/s``, ``B/s``, ``baud``; a bare number is bytes per second."""
 
     name = "bandwidth (e.g. 10Gbps)"
 
     def parse(self, text: str) -> float:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)([bB]?)(ps)?\s*", unquote(text))
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKMGT]?)"
+                         r"(bps|b/s|baud|Bps|B/s)?\s*", unquote(text))
         if not m:
-            raise ValueError("expected a bandwidth such as 10Gbps or 500Mbps")
-        scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[m.group(2).lower()]
-        byte = 8 if m.group(3) == "B" else 1
-        return float(m.group(1)) * scale * byte
+            raise ValueError("expected a bandwidth such as 10Gbps, 500Mbps or 1GBps")
+        scale = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
+        unit = m.group(3) or "Bps"
+        value = float(m.group(1)) * scale
+        return value / 8 if unit in ("bps", "b/s", "baud") else value
 
     def unparse(self, value: Any) -> str:
-        return f"{float(value):g}bps"
+        return f"{float(value) * 8:g}bps"
 
 
 class _String(ArgType):
@@ -488,7 +491,11 @@ def parse_args(
             values[spec.attribute] = _convert(spec, kw[1], fail)
             given.add(spec.name)
             continue
-        if pos_i < len(positional) and not extra:
+        # As in Click: an optional positional never takes a keyword-looking argument
+        # ("FOO 3"), so a misspelt keyword is reported instead of parsed as a value.
+        keyword_like = kw is not None and bool(kw[1])
+        if (pos_i < len(positional) and not extra
+                and not (keyword_like and not positional[pos_i].required)):
             spec = positional[pos_i]
             pos_i += 1
             if spec.name in given:

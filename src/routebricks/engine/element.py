@@ -149,6 +149,9 @@ class Element:
     GROUP: ClassVar[str] = ""
     #: Not registered under its class name (abstract helpers).
     ABSTRACT: ClassVar[bool] = False
+    #: Agnostic ports resolve push or pull each on their own (Idle), instead of all of an
+    #: element's agnostic ports sharing one mode (Counter, Null, ...).
+    INDEPENDENT_PORTS: ClassVar[bool] = False
 
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 
@@ -161,7 +164,7 @@ class Element:
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         cls.HANDLERS = _collect_handlers(cls)
-        if not cls.GROUP:
+        if "GROUP" not in cls.__dict__:
             parts = cls.__module__.split(".")
             cls.GROUP = (
                 parts[2] if parts[:2] == ["routebricks", "elements"] and len(parts) > 2 else "user"
@@ -422,14 +425,24 @@ def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
                 old.changes_shared_state if old else False,
                 old.doc if old else "",
             )
+            # Call through the attribute name, so a subclass that overrides the method
+            # (without decorating it again) gets its own version called.
             if kind == "read":
-                h.read = getattr(cls, attr)
+                h.read = _call_read(attr)
             else:
-                h.write = getattr(cls, attr)
+                h.write = _call_write(attr)
                 h.changes_shared_state = shared
             h.doc = h.doc or (inspect.getdoc(f) or "").split("\n")[0]
             handlers[hname] = h
     return handlers
+
+
+def _call_read(attr: str) -> Callable[[Element], Any]:
+    return lambda self: getattr(self, attr)()
+
+
+def _call_write(attr: str) -> Callable[[Element, str], Any]:
+    return lambda self, value: getattr(self, attr)(value)
 
 
 Element.HANDLERS = _collect_handlers(Element)

@@ -144,7 +144,7 @@ class Router:
                 _instrument(self, e)
         self._bind()
         self.tasks = [e for e in self.elements.values() if e.wants_task()]
-        self.sources = [e for e in self.elements.values() if e.IS_SOURCE and e.wants_task()]
+        self.sources = [e for e in self.elements.values() if e.IS_SOURCE]
 
     def _check_ports(self, errors: list[ConfigError]) -> None:
         used_in: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}
@@ -200,30 +200,38 @@ class Router:
                     e.noutputs = n
 
     def _resolve_modes(self, errors: list[ConfigError]) -> None:
-        """Decide push or pull for agnostic ports (all agnostic ports of an element share
-        one mode, as Click's agnostic elements are used), then check every connection."""
-        group: dict[str, str | None] = {}
-        for name, e in self.elements.items():
+        """Decide push or pull for agnostic ports, then check every connection.
+
+        All agnostic ports of an element share one mode (as Click's agnostic elements are
+        used: Counter pushes or pulls as a whole), unless its class has independent ports."""
+        group: dict[tuple[str, str, int], str | None] = {}
+
+        def key(e: Element, side: str, port: int) -> tuple[str, str, int]:
+            return (e.name, side, port) if e.INDEPENDENT_PORTS else (e.name, "", 0)
+
+        for e in self.elements.values():
             e.input_modes = [processing_code(e.processing, 0, p) for p in range(e.ninputs)]
             e.output_modes = [processing_code(e.processing, 1, p) for p in range(e.noutputs)]
-            group[name] = None
         changed = True
         while changed:
             changed = False
             for c in self.connections:
                 s, d = self.elements[c.src], self.elements[c.dst]
-                ms = _mode(s.output_modes[c.sport], group[c.src])
-                md = _mode(d.input_modes[c.dport], group[c.dst])
+                ks, kd = key(s, "o", c.sport), key(d, "i", c.dport)
+                ms = _mode(s.output_modes[c.sport], group.get(ks))
+                md = _mode(d.input_modes[c.dport], group.get(kd))
                 if ms != AGNOSTIC and md == AGNOSTIC:
-                    group[c.dst] = ms
+                    group[kd] = ms
                     changed = True
                 elif md != AGNOSTIC and ms == AGNOSTIC:
-                    group[c.src] = md
+                    group[ks] = md
                     changed = True
-        for name, e in self.elements.items():
-            g = group[name] or PUSH  # unconstrained agnostic ports push, as in Click
-            e.input_modes = [g if m == AGNOSTIC else m for m in e.input_modes]
-            e.output_modes = [g if m == AGNOSTIC else m for m in e.output_modes]
+        for e in self.elements.values():
+            # unconstrained agnostic ports push, as in Click
+            e.input_modes = [group.get(key(e, "i", p)) or PUSH if m == AGNOSTIC else m
+                             for p, m in enumerate(e.input_modes)]
+            e.output_modes = [group.get(key(e, "o", p)) or PUSH if m == AGNOSTIC else m
+                              for p, m in enumerate(e.output_modes)]
         out_count: dict[tuple[str, int], int] = {}
         in_count: dict[tuple[str, int], int] = {}
         for c in self.connections:
@@ -401,14 +409,15 @@ class Router:
         try:
             while self.stop_reason is None:
                 worked = False
-                for t in tasks:
-                    if t.run_task():
-                        worked = True
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     _, _, cb = heapq.heappop(self._timers)
                     cb()
                     worked = True
+                for t in tasks:
+                    if t.run_task():
+                        worked = True
+                now = time.monotonic()
                 if deadline is not None and now >= deadline:
                     self.stop_reason = self.stop_reason or f"time limit ({time_limit:g} s)"
                     break

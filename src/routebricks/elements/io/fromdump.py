@@ -144,5 +144,5 @@ class FromDump(Source):
 
     def h_reset(self, _: str) -> None:
         super().h_reset(_)
-        self.pos_i = 0
-        self._t0_wall = None
+        # Reload: elements downstream may have rewritten the packets we handed out.
+        self.initialize()

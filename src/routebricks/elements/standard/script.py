@@ -115,6 +115,7 @@ class Script(Element):
         self.vars: dict[str, str] = {}
         self.pc = 0
         self.waiting_steps = 0  # >0: blocked until that many steps
+        self.pending_steps = 0  # steps that arrived while the script was not waiting
         self.timer_token = 0  # identifies the current timed wait
         self.done = False
         self.return_value = ""
@@ -150,6 +151,10 @@ class Script(Element):
         elif self.timer_token:
             self.timer_token = 0  # cancels the pending timed wait
             self.resume()
+        else:
+            # Not waiting yet (e.g. a source finished before the script started): keep the
+            # steps for the next wait, so no stop request is lost.
+            self.pending_steps += n
 
     def _timer_fired(self, token: int) -> None:
         if token == self.timer_token and not self.done:
@@ -172,7 +177,12 @@ class Script(Element):
                     token = self.timer_token = self._token_seq
                     self.router.schedule(delay, lambda t=token: self._timer_fired(t))
                 else:
-                    self.waiting_steps = int(arg) if arg else 1
+                    need = int(arg) if arg else 1
+                    used = min(need, self.pending_steps)
+                    self.pending_steps -= used
+                    if used == need:
+                        continue
+                    self.waiting_steps = need - used
                 return
             if op in ("write", "writeq"):
                 h, _, value = self.expand(text).partition(" ")

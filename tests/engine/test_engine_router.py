@@ -1,0 +1,178 @@
+"""The router: graph checks before packets move, push/pull resolution, the driver, handlers,
+and the Python API building the same graph as the configuration language."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routebricks import Element, PacketBatch, Router
+from routebricks.engine.router import parse_text
+from routebricks.errors import ConfigError, HandlerError
+
+
+def build(text: str) -> Router:
+    return Router(parse_text(text, "t.click"))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("InfiniteSource -> Counter", "output 0 is not connected"),
+    ("Counter -> Discard", "input 0 is not connected"),
+    ("InfiniteSource -> [2] Discard", "has no input 2"),
+    ("s :: InfiniteSource; s [1] -> Discard", "has no output 1"),
+    ("InfiniteSource -> q :: Queue -> Counter -> Tee -> Discard",
+     "pull output 0 of Counter@3 (Counter) connected to push input 0 of Tee@4"),
+    ("InfiniteSource -> Unqueue -> Discard", "push output 0 of InfiniteSource@1"),
+    ("s :: InfiniteSource; s -> Discard; s -> Discard", "connected more than once"),
+    ("InfiniteSource(FOO 3) -> Discard", "unknown keyword 'FOO'"),
+    ("InfiniteSource(LIMIT x) -> Discard", "bad value 'x' for LIMIT"),
+    ("FromDump -> Discard", "missing required argument FILENAME"),
+])
+def test_graph_errors_before_any_packet(text: str, words: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        build(text)
+    assert words in str(ei.value)
+    assert "t.click:1:" in str(ei.value)
+
+
+def test_all_errors_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as ei:
+        build("a :: Counter; b :: Counter; InfiniteSource -> a; InfiniteSource -> b")
+    assert "2 errors" in str(ei.value)
+
+
+def test_agnostic_ports_take_the_mode_of_their_neighbours() -> None:
+    r = build("InfiniteSource(LIMIT 10, BURST 3) -> a :: Counter -> q :: Queue -> "
+              "b :: Counter -> u :: Unqueue(BURST 4) -> Discard")
+    assert r.elements["a"].input_modes == ["h"] and r.elements["a"].output_modes == ["h"]
+    assert r.elements["b"].input_modes == ["l"] and r.elements["b"].output_modes == ["l"]
+    r.run()
+    assert r.read_handler("b.count") == "10"
+
+
+def test_pull_sink_is_a_task() -> None:
+    r = build("s :: InfiniteSource(LIMIT 50) -> q :: Queue(100) -> d :: Discard")
+    assert r.elements["d"].wants_task()
+    r.run()
+    assert r.read_handler("d.count") == "50"
+
+
+def test_packet_limit_is_exact_across_sources() -> None:
+    r = build("InfiniteSource -> c :: Counter -> Discard; InfiniteSource -> c2 :: Counter "
+              "-> Discard")
+    r.kp = 64
+    assert r.run(limit=1000) == "packet limit reached"
+    assert int(r.read_handler("c.count")) + int(r.read_handler("c2.count")) == 1000
+
+
+def test_time_limit_stops_an_endless_source() -> None:
+    r = build("InfiniteSource -> Discard")
+    assert r.run(time_limit=0.2).startswith("time limit")
+
+
+def test_stop_source_and_driver_manager_wait_counts() -> None:
+    r = build("InfiniteSource(LIMIT 5, STOP true) -> c :: Counter -> Discard;"
+              "InfiniteSource(LIMIT 7, STOP true) -> c2 :: Counter -> Discard;"
+              "DriverManager(wait_stop 2)")
+    r.run()
+    assert (r.read_handler("c.count"), r.read_handler("c2.count")) == ("5", "7")
+
+
+def test_handlers_and_errors() -> None:
+    r = build("s :: InfiniteSource(LIMIT 5) -> c :: Counter -> Discard")
+    r.run()
+    assert r.read_handler("c.count") == "5"
+    r.write_handler("c.reset")
+    assert r.read_handler("c.count") == "0"
+    assert "count\tr" in r.read_handler("c.handlers")
+    assert r.read_handler("c.class") == "Counter"
+    assert "1 input" in r.read_handler("c.ports")
+    assert r.read_handler("list").split("\n")[0] == "3"
+    assert "c :: Counter;" in r.read_handler("flatconfig")
+    with pytest.raises(HandlerError, match="no element named 'cc'; did you mean c"):
+        r.read_handler("cc.count")
+    with pytest.raises(HandlerError, match="no handler 'cont'"):
+        r.read_handler("c.cont")
+    with pytest.raises(HandlerError, match="not a write handler"):
+        r.write_handler("c.count", "3")
+    with pytest.raises(HandlerError, match="not a read handler"):
+        r.read_handler("c.reset")
+
+
+class Doubler(Element):
+    """Sends every packet twice (test element).
+
+    Ports: 1 input, 1 output.
+    Arguments: none.
+    Behaviour: emits the batch and a copy.
+    Handlers: none.
+    Example: ... -> Doubler -> ...
+    """
+
+    port_count = "1/1"
+
+    def push(self, port: int, batch: PacketBatch) -> None:
+        self.emit(0, batch.copy())
+        self.emit(0, batch)
+
+
+def test_python_api_builds_the_same_graph_as_the_language() -> None:
+    from routebricks.elements import Classifier, Counter, Discard, InfiniteSource
+
+    src = InfiniteSource(LIMIT=10, LENGTH=60, name="src")
+    cls = Classifier("0/52", "-", name="cls")
+    src >> cls >> Counter(name="a") >> Doubler(name="d") >> Discard(name="x")
+    cls[1] >> Counter(name="b") >> Discard(name="y")
+    r = Router.from_elements(src)
+    text = ("src :: InfiniteSource(LIMIT 10, LENGTH 60) -> cls :: Classifier(0/52, -)"
+            " -> a :: Counter -> d :: Doubler -> x :: Discard;"
+            "cls [1] -> b :: Counter -> y :: Discard;")
+    assert r.graph.same_as(parse_text(text))
+    r.run()
+    assert r.read_handler("a.count") == "10"  # data starts with 'R' = 0x52
+    assert r.read_handler("x.count") == "20"
+
+
+def test_every_classifier_output_must_be_connected() -> None:
+    with pytest.raises(ConfigError, match="output 1 is not connected"):
+        build("InfiniteSource(LIMIT 10) -> c :: Classifier(0/00, 0/52) -> Discard")
+
+
+def test_packets_shorter_than_an_element_reads_are_dropped_and_counted() -> None:
+    r = build("InfiniteSource(LENGTH 5, LIMIT 8) -> s :: Strip(14) -> c :: Counter -> Discard")
+    r.run()
+    assert r.read_handler("c.count") == "0"
+    assert sum(r.elements["s"].drops.values()) == 8
+
+
+def test_profiling_counts_calls_and_packets() -> None:
+    r = Router(parse_text("InfiniteSource(LIMIT 100, BURST 10) -> c :: Counter -> Discard"),
+               profile=True)
+    r.run()
+    c = r.elements["c"]
+    assert (c.calls, c.packets) == (10, 100)
+    assert getattr(c, "self_ns", 0) > 0
+
+
+def test_kp_controls_batch_size() -> None:
+    seen: list[int] = []
+
+    class Sizes(Element):
+        """Records batch sizes (test element).
+
+        Ports: 1 input, 1 output.
+        Arguments: none.
+        Behaviour: passes packets on.
+        Handlers: none.
+        Example: ... -> Sizes -> ...
+        """
+
+        def process(self, batch: PacketBatch) -> PacketBatch:
+            seen.append(len(batch))
+            return batch
+
+    r = build("InfiniteSource(LIMIT 100) -> Sizes -> Discard")
+    r.kp = 32
+    r.run()
+    assert seen == [32, 32, 32, 4]
+    assert np.sum(seen) == 100
