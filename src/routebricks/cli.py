@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -154,6 +155,30 @@ def main() -> None:
     metavar="FILE.py",
     help="Load element classes from a Python file (repeatable).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Worker processes, one per core, each with its own queue on every device "
+    "[default: one per core if the configuration reads devices, else 1].",
+)
+@click.option(
+    "-u",
+    "--unix-socket",
+    "socket_path",
+    metavar="PATH",
+    default=None,
+    help="Answer handler reads and writes on this Unix socket (Click's ControlSocket "
+    "protocol; owner-only). Use 'routebricks handler' and 'routebricks top' with it.",
+)
+@click.option("--no-pin", is_flag=True, help="Do not pin workers to cores.")
+@click.option(
+    "--netns",
+    metavar="NAME",
+    default=None,
+    help="Run inside this network namespace (e.g. a testbed's router, rbXXXXXX-r).",
+)
 def run(
     args: tuple[str, ...],
     file: str | None,
@@ -166,6 +191,10 @@ def run(
     time_limit: float | None,
     stats: bool,
     loads: tuple[str, ...],
+    workers: int | None,
+    socket_path: str | None,
+    no_pin: bool,
+    netns: str | None,
 ) -> None:
     """Run a router described in the Click configuration language.
 
@@ -174,13 +203,18 @@ def run(
       routebricks run examples/forward.click
       routebricks run -e 'FromDump(in.pcap) -> c :: Counter -> Discard' -h c.count
       routebricks run conf.click --kp 256 --time 10 --stats
+      routebricks run examples/iprouter.click --workers 2 -u /tmp/rb.sock
     """
     from routebricks.engine.router import Router
+    from routebricks.runtime.workers import check_multiworker, default_workers
 
+    profile = stats or socket_path is not None
+    if netns:
+        _enter_netns(netns)
     try:
         config, defines = _split_defines(args)
         graph = _load_graph(config, file, expr, defines, loads)
-        router = Router(graph, profile=stats)
+        router = Router(graph, profile=profile)  # checks everything before packets move
         if kp is not None:
             router.kp = kp
         if output:
@@ -189,10 +223,27 @@ def run(
                 sys.stdout.write(text)
             else:
                 Path(output).write_text(text)
+        nworkers = workers or default_workers(graph)
+        check_multiworker(router, nworkers)
+        if nworkers > 1:
+            _run_workers(graph, nworkers, router, quit_, handlers, kp, limit, time_limit,
+                         stats, socket_path, no_pin)
+            return
         router.initialize()
     except RouteBricksError as e:
         _fail(e)
         return
+    server = None
+    if socket_path and not quit_:
+        from routebricks.runtime.control import ControlServer, ThreadEndpoint
+
+        endpoint = ThreadEndpoint()
+        router.control = endpoint
+        try:
+            server = ControlServer(socket_path, endpoint.ask).start()
+        except (RouteBricksError, OSError) as e:
+            router.cleanup()
+            _fail(e)
     reason = "not run (-q)"
     if not quit_:
 
@@ -209,13 +260,34 @@ def run(
         finally:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
+            if server is not None:
+                server.close()
     router.cleanup()
     if not quit_:
-        _summary(router, reason, stats)
+        from routebricks.report import render_stats
+
+        render_stats(router.stats_rows(), reason, router.elapsed, detailed=stats,
+                     file=sys.stderr)
+    sys.exit(_print_handlers(handlers, router.read_handler))
+
+
+def _enter_netns(name: str) -> None:
+    """Move this process into network namespace ``name`` (devices are opened there)."""
+    from pyroute2 import netns as pr_netns
+
+    try:
+        pr_netns.setns(name)
+    except OSError as e:
+        _fail(RouteBricksError(f"cannot enter network namespace {name!r}: {e.strerror or e} "
+                               "(does it exist? 'ip netns list'; are you root?)"))
+
+
+def _print_handlers(handlers: tuple[str, ...], read: Any) -> int:
+    """Print -h handlers as Click does: a lone value, or name-labelled blocks. Exit code."""
     code = 0
     for h in handlers:
         try:
-            value = router.read_handler(h)
+            value = read(h)
         except RouteBricksError as e:
             click.echo(str(e), err=True)
             code = 1
@@ -225,16 +297,63 @@ def run(
         else:
             sys.stdout.write(value + ("" if not value or value.endswith("\n") else "\n"))
     sys.stdout.flush()
-    sys.exit(code)
+    return code
 
 
-def _summary(router: object, reason: str, stats: bool) -> None:
-    """The end-of-run report on stderr: why it stopped, counts, drops by reason."""
-    from routebricks.engine.router import Router
+def _run_workers(graph: Graph, nworkers: int, router: Any, quit_: bool,
+                 handlers: tuple[str, ...], kp: int | None, limit: int | None,
+                 time_limit: float | None, stats: bool, socket_path: str | None,
+                 no_pin: bool) -> None:
+    import json
+    import threading
+
     from routebricks.report import render_stats
+    from routebricks.runtime.control import ControlServer
+    from routebricks.runtime.workers import Supervisor, WorkerOptions
 
-    assert isinstance(router, Router)
-    render_stats(router, reason, detailed=stats, file=sys.stderr)
+    opts = WorkerOptions(kp=kp, limit=limit, time_limit=time_limit,
+                         profile=stats or socket_path is not None, pin=not no_pin,
+                         placement=getattr(router, "placement", {}))
+    sup = Supervisor(graph, nworkers, opts)
+    lock = threading.Lock()
+
+    def ask(kind: str, spec: str, value: str = "") -> Any:
+        with lock:
+            return sup.ask(kind, spec, value)
+
+    def read(spec: str) -> str:
+        r = ask("read", spec)
+        if not r.ok:
+            raise RouteBricksError(r.text)
+        return r.text
+
+    sup.start()
+    server = None
+    code = 0
+    try:
+        if socket_path:
+            server = ControlServer(socket_path, ask).start()
+        if not quit_:
+
+            def on_signal(signum: int, _frame: object) -> None:
+                sup.request_stop("interrupted")
+
+            old_int = signal.signal(signal.SIGINT, on_signal)
+            old_term = signal.signal(signal.SIGTERM, on_signal)
+            try:
+                reason = sup.run(lock)
+            finally:
+                signal.signal(signal.SIGINT, old_int)
+                signal.signal(signal.SIGTERM, old_term)
+            rows = json.loads(ask("read", "stats").text)
+            render_stats(rows, reason, sup.elapsed, detailed=stats, file=sys.stderr,
+                         workers=nworkers)
+        code = _print_handlers(handlers, read)
+    finally:
+        if server is not None:
+            server.close()
+        sup.shutdown()
+    sys.exit(code)
 
 
 @main.command(context_settings=CONTEXT)
@@ -327,6 +446,88 @@ def elements(name: str | None, loads: tuple[str, ...]) -> None:
             click.echo(f"\n{g}:" if group is not None else f"{g}:")
             group = g
         click.echo(f"  {n:<{width}}  {s}")
+
+
+@main.group(context_settings=CONTEXT)
+def handler() -> None:
+    """Read or write a handler of a running router (see 'run -u')."""
+
+
+_SOCKET_OPTION = click.option(
+    "-u",
+    "--unix-socket",
+    "socket_path",
+    metavar="PATH",
+    default=None,
+    help="The router's control socket [default: $ROUTEBRICKS_SOCKET or "
+    "/tmp/routebricks-UID.sock].",
+)
+
+
+@handler.command("read", context_settings=CONTEXT)
+@click.argument("spec", metavar="ELEMENT.HANDLER")
+@_SOCKET_OPTION
+@click.option("--each", is_flag=True, help="One value per worker instead of the combined one.")
+def handler_read(spec: str, socket_path: str | None, each: bool) -> None:
+    """Print a read handler's value (counters are summed over workers)."""
+    from routebricks.runtime.control import ControlClient
+
+    try:
+        with ControlClient(socket_path) as c:
+            value = c.read(spec, each=each)
+    except RouteBricksError as e:
+        _fail(e)
+        return
+    sys.stdout.write(value + ("" if not value or value.endswith("\n") else "\n"))
+
+
+@handler.command("write", context_settings=CONTEXT)
+@click.argument("spec", metavar="ELEMENT.HANDLER")
+@click.argument("value", nargs=-1)
+@_SOCKET_OPTION
+def handler_write(spec: str, value: tuple[str, ...], socket_path: str | None) -> None:
+    """Call a write handler (on every worker), e.g. 'rt.add 10.9.0.0/16 2'."""
+    from routebricks.runtime.control import ControlClient
+
+    try:
+        with ControlClient(socket_path) as c:
+            c.write(spec, " ".join(value))
+    except RouteBricksError as e:
+        _fail(e)
+
+
+@main.command(context_settings=CONTEXT)
+@_SOCKET_OPTION
+@click.option("--interval", type=click.FloatRange(0.05), default=1.0, metavar="SECONDS",
+              help="Refresh period.")
+@click.option("--once", is_flag=True, help="Print one measurement and exit.")
+def top(socket_path: str | None, interval: float, once: bool) -> None:
+    """Live per-element packet rates, drops and cost per packet of a running router
+    (like VPP's 'show runtime'; the router must run with -u)."""
+    from routebricks.runtime.top import run_top
+
+    try:
+        run_top(socket_path, interval, once)
+    except RouteBricksError as e:
+        _fail(e)
+
+
+def _register_plugins() -> None:
+    """Subcommands that live with their layer (traffic, cluster), when present."""
+    import importlib
+
+    for mod in ("routebricks.traffic.cli", "routebricks.cluster.cli"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        for cmd in getattr(m, "COMMANDS", []):
+            main.add_command(cmd)
+
+
+_register_plugins()
 
 
 if __name__ == "__main__":  # pragma: no cover

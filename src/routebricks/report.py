@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 from routebricks.engine.element import Element
-from routebricks.engine.router import Router
 
 
 def signature(cls: type[Element]) -> str:
@@ -35,54 +34,35 @@ def element_doc(cls: type[Element]) -> str:
     return "\n".join(lines)
 
 
-def render_stats(router: Router, reason: str, *, detailed: bool, file: TextIO) -> None:
-    elapsed = router.elapsed
-    file.write(f"routebricks: stopped ({reason}) after {elapsed:.3f} s\n")
-    rows = []
-    for e in router.elements.values():
-        count = ""
-        if "count" in e.HANDLERS and e.HANDLERS["count"].read is not None:
-            count = e.read("count")
-        drops = sum(e.drops.values())
+def render_stats(rows: list[dict[str, Any]], reason: str, elapsed: float, *, detailed: bool,
+                 file: TextIO, workers: int = 1) -> None:
+    """The end-of-run report: why the run stopped, each element's count and drops (with
+    ``detailed``, VPP-style runtime figures: calls, packets per call, time per packet)."""
+    on = f" on {workers} workers" if workers > 1 else ""
+    file.write(f"routebricks: stopped ({reason}) after {elapsed:.3f} s{on}\n")
+    table = []
+    for r in rows:
+        count = "" if r.get("count") is None else str(r["count"])
+        drops = str(r["drops"]) if r["drops"] else ""
         if detailed:
-            per_call = e.packets / e.calls if e.calls else 0.0
-            ns = getattr(e, "self_ns", 0) / e.packets if e.packets else 0.0
-            rows.append(
-                (
-                    e.name,
-                    type(e).__name__,
-                    str(e.calls),
-                    str(e.packets),
-                    f"{per_call:.1f}",
-                    f"{ns:.1f}",
-                    count,
-                    str(drops) if drops else "",
-                )
-            )
+            per_call = r["packets"] / r["calls"] if r["calls"] else 0.0
+            table.append((r["element"], r["class"], str(r["calls"]), str(r["packets"]),
+                          f"{per_call:.1f}", f"{r['ns_per_packet']:.1f}", count, drops))
         elif count or drops:
-            rows.append((e.name, type(e).__name__, count, str(drops) if drops else ""))
-    head = (
-        ("element", "class", "calls", "packets", "pkts/call", "ns/pkt", "count", "drops")
-        if detailed
-        else ("element", "class", "count", "drops")
-    )
-    if rows:
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        file.write(
-            "  " + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip() + "\n"
-        )
-        for r in rows:
-            file.write(
-                "  "
-                + "  ".join(
-                    c.ljust(w) if i < 2 else c.rjust(w)
-                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
-                ).rstrip()
-                + "\n"
-            )
-    for e in router.elements.values():
-        for why, n in sorted(e.drops.items()):
-            file.write(f"  drop: {e.name} ({type(e).__name__}): {n} {why}\n")
+            table.append((r["element"], r["class"], count, drops))
+    head = (("element", "class", "calls", "packets", "pkts/call", "ns/pkt", "count", "drops")
+            if detailed else ("element", "class", "count", "drops"))
+    if table:
+        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
+        file.write("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+                   .rstrip() + "\n")
+        for t in table:
+            file.write("  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                        for i, (c, w) in enumerate(zip(t, widths, strict=True)))
+                       .rstrip() + "\n")
+    for r in rows:
+        for why, n in sorted(r["drop_reasons"].items()):
+            file.write(f"  drop: {r['element']} ({r['class']}): {n} {why}\n")
     if detailed and elapsed > 0:
-        sent = sum(int(e.read("count")) for e in router.sources if "count" in e.HANDLERS)
+        sent = sum(r.get("count") or 0 for r in rows if r.get("source"))
         file.write(f"  sources sent {sent} packets: {sent / elapsed / 1e6:.3f} Mpps\n")

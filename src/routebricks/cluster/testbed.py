@@ -730,12 +730,16 @@ class Testbed:
     ) -> subprocess.CompletedProcess[Any]:
         """Like :func:`subprocess.run` inside ``node``'s namespace."""
         check = kwargs.pop("check", False)
+        kwargs.pop("capture_output", None)  # output is always captured
+        data = kwargs.pop("input", None)
+        if data is not None:
+            kwargs.setdefault("stdin", subprocess.PIPE)
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
         kwargs.setdefault("text", True)
         p = self.popen(node, argv, **kwargs)
         try:
-            out, err = p.communicate(timeout=timeout)
+            out, err = p.communicate(input=data, timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
             p.communicate()

@@ -293,6 +293,15 @@ class Element:
         if n:
             self.drops[reason] += n
 
+    def tell_peers(self, handler: str, value: str) -> None:
+        """Have every other worker write this element's ``handler`` with ``value``.
+
+        For state one worker learns that the others need: an ARP reply, for instance,
+        reaches one worker's receive queue only. A no-op with a single worker."""
+        peer_write = getattr(self.router, "peer_write", None)
+        if peer_write is not None:
+            peer_write(f"{self.name}.{handler}", value)
+
     def require_length(
         self, batch: PacketBatch, need: int | np.ndarray, reason: str = "too short"
     ) -> PacketBatch:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import select
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from routebricks.engine.registry import class_exists, class_names, get_class
 from routebricks.errors import ConfigError, HandlerError, RouteBricksError
 
 VERSION = "0.1.0"
+CONTROL_POLL_INTERVAL = 0.0005  # seconds; handler requests wait at most this long
 
 
 class Router:
@@ -44,6 +46,12 @@ class Router:
         self.stop_reason: str | None = None
         self.started_at = 0.0
         self.kp: int = 1024  # default packets per poll for sources (--kp)
+        self.worker_id = 0  # this process's worker number (runtime.workers)
+        self.nworkers = 1
+        self.instance = 0  # distinguishes routers on one machine (fanout group ids)
+        self.control: Any = None  # endpoint polled between batches (runtime.control)
+        self.peer_write: Callable[[str, str], None] | None = None  # set in workers
+        self.hold = False  # without sources of its own, run until told to stop (workers)
         self.elapsed = 0.0
         self.stop_listener: Callable[[str], bool] | None = None  # DriverManager
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -356,6 +364,7 @@ class Router:
             "classes": lambda: "\n".join(class_names()),
             "config": lambda: self.flat_config(),
             "flatconfig": lambda: self.flat_config(),
+            "stats": lambda: __import__("json").dumps(self.stats_rows()),
             "requirements": lambda: "\n".join(
                 f"{r.kind} {r.value}" for r in self.graph.requirements
             ),
@@ -406,6 +415,9 @@ class Router:
         start = self.started_at = time.monotonic()
         deadline = start + time_limit if time_limit else None
         idle_reported = False
+        next_control = 0.0
+        poll_fds = [fd for t in tasks if (fd := getattr(t, "poll_fd", lambda: None)())
+                    is not None]
         try:
             while self.stop_reason is None:
                 worked = False
@@ -418,24 +430,36 @@ class Router:
                     if t.run_task():
                         worked = True
                 now = time.monotonic()
+                if self.control is not None and now >= next_control:
+                    self.control.poll(self)  # handler requests, between batches
+                    next_control = now + CONTROL_POLL_INTERVAL
                 if deadline is not None and now >= deadline:
                     self.stop_reason = self.stop_reason or f"time limit ({time_limit:g} s)"
                     break
                 if worked:
                     idle_reported = False
                     continue
-                if all(s.is_done() for s in self.sources) and not idle_reported:
+                if (
+                    not idle_reported
+                    and (self.sources or not self.hold)
+                    and all(s.is_done() for s in self.sources)
+                ):
                     idle_reported = True
                     why = "packet limit reached" if self.exhausted() else "all sources done"
                     self.request_stop(why)
                     continue
-                if not tasks and not self._timers and self.stop_listener is None:
+                if (not tasks and not self._timers and self.stop_listener is None
+                        and self.control is None):
                     self.stop_reason = "nothing to run"
                     break
                 wait = idle_sleep
                 if self._timers:
                     wait = min(wait, max(0.0, self._timers[0][0] - now))
-                time.sleep(wait)
+                if poll_fds:
+                    # Devices: sleep until a packet arrives (low latency at low rates).
+                    select.select(poll_fds, [], [], max(wait, 0.001))
+                else:
+                    time.sleep(wait)
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
         finally:
@@ -453,11 +477,25 @@ class Router:
                     "calls": e.calls,
                     "packets": e.packets,
                     "drops": sum(e.drops.values()),
+                    "self_ns": getattr(e, "self_ns", 0),
                     "ns_per_packet": (getattr(e, "self_ns", 0) / e.packets) if e.packets else 0.0,
                     "drop_reasons": dict(e.drops),
+                    "count": _count_of(e),
+                    "source": e.IS_SOURCE,
                 }
             )
         return rows
+
+
+def _count_of(e: Element) -> int | None:
+    """The element's ``count`` read handler as a number, if it has one."""
+    h = e.HANDLERS.get("count")
+    if h is None or h.read is None:
+        return None
+    try:
+        return int(e.read("count"))
+    except (ValueError, RouteBricksError):
+        return None
 
 
 def _mode(declared: str, group: str | None) -> str:

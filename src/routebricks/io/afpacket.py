@@ -121,6 +121,7 @@ PACKET_FANOUT_RND: Final = 4
 PACKET_FANOUT_QM: Final = 5
 PACKET_FANOUT_FLAG_ROLLOVER: Final = 0x1000
 PACKET_FANOUT_FLAG_UNIQUEID: Final = 0x2000
+PACKET_FANOUT_FLAG_IGNORE_OUTGOING: Final = 0x4000
 PACKET_FANOUT_FLAG_DEFRAG: Final = 0x8000
 
 #: ``fanout_mode`` names accepted by :class:`RxRing`.
@@ -741,7 +742,12 @@ class RxRing:
             mreq = PACKET_MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b"")
             s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
         if fanout_group is not None:
-            # Must come after bind: the kernel only lets a running socket join.
+            # Must come after bind: the kernel only lets a running socket join. A fanout
+            # group has its own packet hook, which ignores the sockets' own
+            # PACKET_IGNORE_OUTGOING: the group needs the flag, or frames that one member's
+            # process transmits come back in through another member (a forwarding loop).
+            if ignore_outgoing:
+                fanout_flags |= PACKET_FANOUT_FLAG_IGNORE_OUTGOING
             self.join_fanout(fanout_group, fanout_mode, fanout_flags)
 
     def join_fanout(self, group_id: int, mode: str = "hash", flags: int = 0) -> int:
@@ -952,6 +958,8 @@ def open_queues(
     """
     if n <= 0:
         raise ValueError("n must be positive")
+    if ring_kwargs.get("ignore_outgoing", True):
+        fanout_flags |= PACKET_FANOUT_FLAG_IGNORE_OUTGOING  # every member joins alike
     ifindex = resolve_ifindex(ifname)
     rings: list[RxRing] = []
     try:

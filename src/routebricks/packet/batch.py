@@ -44,6 +44,10 @@ ANNOTATIONS: dict[str, np.dtype] = {
     "in_port": np.dtype(np.int16),  # input device/port index
     "nh": np.dtype(np.int64),  # absolute pool offset of the network header, -1 if unset
     "user": np.dtype(np.int64),
+    "fix_ip_src": np.dtype(np.uint8),  # Click's FIX_IP_SRC: ICMPError asks FixIPSrc to fix it
+    "icmp_paramprob": np.dtype(np.uint8),  # offset of the bad IP header byte
+    "packet_type": np.dtype(np.uint8),  # link-level: 0 host, 1 broadcast, 2 multicast, ...
+    "next_mtu": np.dtype(np.uint16),  # the MTU a don't-fragment packet did not fit
 }
 #: Fill value of a new annotation column (network header: unset).
 _FILL: dict[str, int] = {"nh": -1}

@@ -1,0 +1,1 @@
+"""ICMP elements (Click's elements/icmp): ICMPError, ICMPPingResponder."""

@@ -1,0 +1,1124 @@
+"""IPFilter/IPClassifier expressions: Click's tcpdump-like grammar, parsed into boolean
+trees over header fields, and evaluated vectorized over a batch.
+
+Grammar (Click's ``ipfilter.cc``)::
+
+    expr   ::= orexpr [ "?" expr ":" expr ]
+    orexpr ::= term (("or" | "||") term)*
+    term   ::= factor (["and" | "&&"] factor)*         juxtaposition means "and"
+    factor ::= ("not" | "!") factor | "(" expr ")" | test
+    test   ::= "true" | "false" | QUALIFIERS [["&" MASK] RELOP] DATA
+
+Qualifiers are ``src``, ``dst``, ``src and dst``, ``src or dst``, ``ip``, a protocol name
+(``icmp``, ``igmp``, ``ipip``, ``tcp``, ``udp``, ``tcpudp``, ``transp``) and a type word
+(``host``, ``net``, ``port``, ``proto``, ``opt``, ``frag``, ``unfrag``, ``ect``, ``ce``,
+``vers``, ``hl``, ``tos``, ``dscp``, ``len``, ``id``, ``ttl``, ``win``, ``type``), or a
+``PROTO[POS:LEN]`` field.  A test without qualifiers inherits them from the previous test
+(``src port 80 or 81``).  Port names, ICMP type names, TCP flag names and protocol names
+stand for their numbers, and imply their type when it is not given (``www``, ``syn``,
+``echo-reply``, ``tcp``).
+
+Each test compiles the way Click's ``Primitive::compile`` does: a conjunction of an IP
+protocol check (when a protocol is known), a first-fragment check (for transport-header
+fields: ports, TCP flags and window, ICMP type, ``tcp[...]``), and the field comparison.
+
+Evaluation: every header field the patterns use is gathered once per batch (numba gathers
+at the IP header position from :func:`routebricks.packet.ip.ip_positions`, the transport
+header ``4 * hl`` bytes later), with a "readable" mask (the field lies inside the packet);
+each comparison is then one numpy expression over the batch, and a comparison on a field
+that a packet does not contain is false (its negation true), as in Click's Classifier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+import numba
+import numpy as np
+
+from routebricks.packet.batch import PacketBatch
+from routebricks.packet.ip import ip_positions
+
+__all__ = [
+    "And",
+    "Cmp",
+    "CompiledFilter",
+    "Const",
+    "Cond",
+    "FieldSpec",
+    "FilterParseError",
+    "Node",
+    "Not",
+    "Or",
+    "parse_expression",
+    "parse_pattern",
+    "tokenize",
+    "unparse",
+]
+
+UNKNOWN = -1000
+PROTO_ICMP, PROTO_IGMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP, PROTO_DCCP = 1, 2, 4, 6, 17, 33
+PROTO_TCP_OR_UDP = 0x101
+PROTO_TRANSP = 0x102
+SD_SRC, SD_DST, SD_AND, SD_OR = 1, 2, 3, 4
+
+#: Output slot meaning "drop" (IPFilter's ``drop``/``deny``).
+DROP = -2
+
+
+class FilterParseError(ValueError):
+    """A pattern that does not parse; the message names the offending word."""
+
+
+# --------------------------------------------------------------------------- fields
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A header field: ``width`` bytes at ``offset`` of the IP (or transport) header,
+    shifted right by ``shift`` and masked to ``nbits`` bits."""
+
+    name: str
+    transport: bool
+    offset: int
+    width: int
+    shift: int = 0
+    nbits: int = 0
+    proto: int | None = None  # the transport protocol a transport field implies
+
+    @property
+    def full_mask(self) -> int:
+        bits = self.nbits or self.width * 8
+        return (1 << bits) - 1
+
+
+F_VERS = FieldSpec("ip vers", False, 0, 1, 4, 4)
+F_HL = FieldSpec("ip hl", False, 0, 1, 0, 4)
+F_TOS = FieldSpec("ip tos", False, 1, 1)
+F_DSCP = FieldSpec("ip dscp", False, 1, 1, 2, 6)
+F_LEN = FieldSpec("ip len", False, 2, 2)
+F_ID = FieldSpec("ip id", False, 4, 2)
+F_FRAG = FieldSpec("ip off", False, 6, 2)
+F_TTL = FieldSpec("ip ttl", False, 8, 1)
+F_PROTO = FieldSpec("ip proto", False, 9, 1)
+F_SRC = FieldSpec("src", False, 12, 4)
+F_DST = FieldSpec("dst", False, 16, 4)
+F_SPORT = FieldSpec("transp src port", True, 0, 2)
+F_DPORT = FieldSpec("transp dst port", True, 2, 2)
+F_TCPFLAGS = FieldSpec("tcp flags", True, 13, 1, proto=PROTO_TCP)
+F_WIN = FieldSpec("tcp win", True, 14, 2, proto=PROTO_TCP)
+F_ICMPTYPE = FieldSpec("icmp type", True, 0, 1, proto=PROTO_ICMP)
+
+# --------------------------------------------------------------------------- names
+
+_SYNTAX = "syntax"
+#: Click's T_IPFILTER_TYPE names: type words (None = syntax words handled by the parser).
+TYPE_WORDS: dict[str, object] = {
+    "ce": "ce",
+    "dest": _SYNTAX,
+    "dscp": F_DSCP,
+    "dst": _SYNTAX,
+    "ect": "ect",
+    "ether": _SYNTAX,
+    "frag": "frag",
+    "hl": F_HL,
+    "host": "host",
+    "id": F_ID,
+    "ip": _SYNTAX,
+    "len": F_LEN,
+    "net": "net",
+    "not": _SYNTAX,
+    "opt": "tcpopt",
+    "port": "port",
+    "proto": "proto",
+    "src": _SYNTAX,
+    "tos": F_TOS,
+    "ttl": F_TTL,
+    "type": F_ICMPTYPE,
+    "unfrag": "unfrag",
+    "vers": F_VERS,
+    "win": F_WIN,
+}
+IP_PROTOS = {
+    "icmp": PROTO_ICMP,
+    "igmp": PROTO_IGMP,
+    "ipip": PROTO_IPIP,
+    "tcp": PROTO_TCP,
+    "tcpudp": PROTO_TCP_OR_UDP,
+    "transp": PROTO_TRANSP,
+    "udp": PROTO_UDP,
+}
+PORTS = {
+    "auth": 113,
+    "bootpc": 68,
+    "bootps": 67,
+    "chargen": 19,
+    "daytime": 13,
+    "discard": 9,
+    "dns": 53,
+    "domain": 53,
+    "echo": 7,
+    "finger": 79,
+    "ftp": 21,
+    "ftp-data": 20,
+    "https": 443,
+    "imap3": 220,
+    "imaps": 993,
+    "irc": 194,
+    "netbios-dgm": 138,
+    "netbios-ns": 137,
+    "netbios-ssn": 139,
+    "nntp": 119,
+    "ntp": 123,
+    "pop3": 110,
+    "pop3s": 995,
+    "rip": 520,
+    "route": 520,
+    "smtp": 25,
+    "snmp": 161,
+    "snmp-trap": 162,
+    "ssh": 22,
+    "sunrpc": 111,
+    "telnet": 23,
+    "tftp": 69,
+    "www": 80,
+}
+TCP_FLAGS = {"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20}
+ICMP_TYPES = {
+    "echo-reply": 0,
+    "unreachable": 3,
+    "sourcequench": 4,
+    "redirect": 5,
+    "echo": 8,
+    "routeradvert": 9,
+    "routersolicit": 10,
+    "timeexceeded": 11,
+    "parameterproblem": 12,
+    "timestamp": 13,
+    "timestamp-reply": 14,
+    "inforeq": 15,
+    "inforeq-reply": 16,
+    "maskreq": 17,
+    "maskreq-reply": 18,
+}
+_PROTO_NAMES = {v: k for k, v in IP_PROTOS.items()}
+
+
+# --------------------------------------------------------------------------- trees
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """``(field & mask) == value`` (op ``eq``) or ``(field & mask) > value`` (``gt``);
+    false when the packet does not contain the field."""
+
+    field: FieldSpec
+    mask: int
+    op: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Cond:
+    """``test ? yes : no``."""
+
+    test: Node
+    yes: Node
+    no: Node
+
+
+Node = Union[Const, Cmp, Not, And, Or, Cond]  # noqa: UP007 - used at run time
+
+
+def _and(children: list[Node]) -> Node:
+    flat: list[Node] = []
+    for c in children:
+        for x in c.children if isinstance(c, And) else (c,):
+            if x == Const(False):
+                return Const(False)
+            if x != Const(True) and x not in flat:
+                flat.append(x)
+    if not flat:
+        return Const(True)
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def _or(children: list[Node]) -> Node:
+    flat: list[Node] = []
+    for c in children:
+        for x in c.children if isinstance(c, Or) else (c,):
+            if x == Const(True):
+                return Const(True)
+            if x != Const(False) and x not in flat:
+                flat.append(x)
+    if not flat:
+        return Const(False)
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+def _not(child: Node) -> Node:
+    if isinstance(child, Const):
+        return Const(not child.value)
+    if isinstance(child, Not):
+        return child.child
+    return Not(child)
+
+
+def _dotted(v: int) -> str:
+    return f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
+
+
+def unparse(node: Node) -> str:
+    """A readable form of a compiled tree (the ``program`` handler)."""
+    if isinstance(node, Const):
+        return "true" if node.value else "false"
+    if isinstance(node, Cmp):
+        f = node.field
+        op = "==" if node.op == "eq" else ">"
+        if f in (F_SRC, F_DST):
+            head = f"ip {f.name.split()[0]}"
+            mask = "" if node.mask == f.full_mask else f" & {_dotted(node.mask)}"
+            return f"{head}{mask} {op} {_dotted(node.value)}"
+        mask = "" if node.mask == f.full_mask else f" & {node.mask:#x}"
+        return f"{f.name}{mask} {op} {node.value}"
+    if isinstance(node, Not):
+        return f"!({unparse(node.child)})"
+    if isinstance(node, And):
+        return "(" + " && ".join(unparse(c) for c in node.children) + ")"
+    if isinstance(node, Or):
+        return "(" + " || ".join(unparse(c) for c in node.children) + ")"
+    return f"({unparse(node.test)} ? {unparse(node.yes)} : {unparse(node.no)})"
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def tokenize(text: str) -> list[str]:
+    """Click's ``separate_text``: words of ``[A-Za-z0-9-./@_:]``, the operators ``&&``
+    ``||`` ``<=`` ``>=`` ``!=`` ``==``, and single characters ``( ) [ ] , ; ? & | < > ! =``."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+            continue
+        if c in "&|":
+            j = 2 if i + 1 < n and text[i + 1] == c else 1
+        elif c in "<>!=":
+            j = 2 if i + 1 < n and text[i + 1] == "=" else 1
+        elif c in "()[],;?":
+            j = 1
+        else:
+            j = 0
+            while i + j < n and (text[i + j].isalnum() or text[i + j] in "-./@_:"):
+                j += 1
+            j = max(j, 1)
+        words.append(text[i : i + j])
+        i += j
+    return words
+
+
+# --------------------------------------------------------------------------- values
+
+_DOTTED = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})", re.A)
+
+
+def _parse_int(word: str) -> int | None:
+    """Click's IntArg: decimal, 0x hex, 0 octal (an optional sign)."""
+    m = re.fullmatch(r"([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", word)
+    if m is None:
+        return None
+    body = m.group(2)
+    if body[:2].lower() == "0x":
+        v = int(body, 16)
+    elif len(body) > 1 and body[0] == "0":
+        v = int(body, 8)
+    else:
+        v = int(body)
+    return -v if m.group(1) == "-" else v
+
+
+def _parse_ip(word: str) -> int | None:
+    m = _DOTTED.fullmatch(word)
+    if m is None or any(int(x) > 255 for x in m.groups()):
+        return None
+    a, b, c, d = (int(x) for x in m.groups())
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def _parse_prefix(word: str) -> tuple[int, int] | None:
+    """``A.B.C.D/LEN`` or ``A.B.C.D/M.M.M.M`` → (address, netmask)."""
+    addr_s, slash, mask_s = word.partition("/")
+    if not slash:
+        return None
+    addr = _parse_ip(addr_s)
+    if addr is None:
+        return None
+    if mask_s.isdigit() and int(mask_s) <= 32:
+        return addr, (0xFFFFFFFF << (32 - int(mask_s))) & 0xFFFFFFFF
+    mask = _parse_ip(mask_s)
+    return None if mask is None else (addr, mask)
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+@dataclass
+class _Prim:
+    """One test being parsed (Click's ``IPFilter::Primitive``)."""
+
+    type: object = None  # None, "host", "net", "proto", "port", "tcpopt", "frag",
+    # "unfrag", "ect", "ce", or a FieldSpec
+    data: object = None  # None, "int", "host", "net", "proto", "port", "tcpopt", FieldSpec
+    srcdst: int = 0
+    transp: int = UNKNOWN
+    u: int = 0
+    mask: int = 0
+    op: str = "eq"  # "eq", "gt", "lt"
+    neg: bool = False
+    words: list[str] = field(default_factory=list)
+    next_word: str = ""
+
+    def error(self, message: str) -> FilterParseError:
+        after = f" (before '{self.next_word}')" if self.next_word else ""
+        return FilterParseError(f"{message} in '{' '.join(self.words)}'{after}")
+
+    def set_type(self, t: object, word: str) -> None:
+        if self.type is not None:
+            raise FilterParseError(f"type specified twice at '{word}'")
+        self.type = t
+
+    def set_srcdst(self, sd: int, word: str) -> None:
+        if self.srcdst:
+            raise FilterParseError(f"'src' or 'dst' specified twice at '{word}'")
+        self.srcdst = sd
+
+    def set_transp(self, p: int, word: str) -> None:
+        if self.transp != UNKNOWN and self.transp != p:
+            raise FilterParseError(f"transport protocol specified twice at '{word}'")
+        self.transp = p
+
+    # ---- Click's Primitive::set_mask
+    def set_mask(self, full: int, provided: int | None) -> None:
+        this = provided if provided else full
+        if this & full != this:
+            raise self.error(f"mask {this:#x} out of range (bound {full:#x})")
+        if self.op in ("gt", "lt"):
+            data = self.u
+            if (self.op == "lt" and (data <= 0 or data > this)) or (
+                self.op == "gt" and data >= this
+            ):
+                # Always true or always false.
+                will_be = (not self.neg) if (self.op == "lt" and data > this) else self.neg
+                self.u = self.mask = 0
+                self.neg = not will_be
+                self.op = "eq"
+                return
+            if self.op == "lt":  # x < U  ==  !(x > U-1)
+                self.u -= 1
+                self.neg = not self.neg
+                self.op = "gt"
+            self.mask = this
+            return
+        if not 0 <= self.u <= full:
+            raise self.error(f"value {self.u} out of range (0-{full})")
+        self.mask = this
+
+    # ---- Click's Primitive::check
+    def check(self, prev: _Prim, mask_kind: str | None, mask: int) -> None:
+        if self.type is None:
+            data = self.data
+            while True:
+                if data in ("host", "net", "tcpopt"):
+                    self.type = data
+                    if not self.srcdst:
+                        self.srcdst = prev.srcdst
+                elif data == "proto":
+                    self.type = "proto"
+                elif data == "port":
+                    self.type = "port"
+                    if not self.srcdst:
+                        self.srcdst = prev.srcdst
+                    if self.transp == UNKNOWN:
+                        self.transp = prev.transp
+                elif data == "int":
+                    if not (isinstance(prev.type, FieldSpec) or prev.type in ("proto", "port")):
+                        raise self.error("specify header field or 'port'")
+                    data = self.data = prev.type
+                    continue
+                elif data is None:
+                    if self.transp == UNKNOWN:
+                        raise self.error("partial directive")
+                    self.type = "proto"
+                elif isinstance(data, FieldSpec):
+                    self.type = data
+                    if data.proto is not None and self.transp == UNKNOWN:
+                        self.transp = data.proto
+                else:
+                    raise self.error(f"unknown type '{data}'")
+                break
+        t = self.type
+        provided = mask if mask_kind else None
+        if t in ("host", "net"):
+            if self.data != t:
+                raise self.error(f"'{t}': address missing")
+            if self.op != "eq":
+                raise self.error(f"'{t}': operator not supported")
+            if t == "host":
+                self.mask = 0xFFFFFFFF
+            self.type = "host"
+            if mask_kind is not None:
+                if mask_kind not in ("int", "host"):
+                    raise self.error("bad mask")
+                self.mask = mask
+        elif t == "proto":
+            if self.data in ("int", "proto"):
+                if self.transp not in (UNKNOWN, self.u):
+                    raise self.error("'proto': specified twice")
+                self.data = None
+            else:
+                self.u = self.transp
+            self.transp = UNKNOWN
+            if self.data is not None or self.u == UNKNOWN:
+                raise self.error("'proto': value missing")
+            if self.u >= 256:
+                if self.op != "eq" or self.neg or mask_kind:
+                    raise self.error(
+                        f"'{_PROTO_NAMES.get(self.u, self.u)}': operator or mask not supported"
+                    )
+                self.mask = 0xFF
+            else:
+                if mask_kind not in (None, "int"):
+                    raise self.error("bad mask")
+                self.set_mask(0xFF, provided)
+            if self.op == "eq" and self.mask == 0xFF and not self.neg:
+                self.transp = self.u
+        elif t == "port":
+            if self.data == "int":
+                self.data = "port"
+            if self.data != "port":
+                raise self.error("'port': value missing")
+            if self.transp == UNKNOWN:
+                self.transp = PROTO_TCP_OR_UDP
+            elif self.transp not in (PROTO_TCP, PROTO_UDP, PROTO_TCP_OR_UDP, PROTO_DCCP):
+                raise self.error(f"'port': bad protocol {self.transp}")
+            if mask_kind not in (None, "int"):
+                raise self.error("bad mask")
+            self.set_mask(0xFFFF, provided)
+        elif t == "tcpopt":
+            if self.data == "int":
+                self.data = "tcpopt"
+            if self.data != "tcpopt":
+                raise self.error("'tcp opt': value missing")
+            if self.transp == UNKNOWN:
+                self.transp = PROTO_TCP
+            elif self.transp != PROTO_TCP:
+                raise self.error(f"'tcp opt': bad protocol {self.transp}")
+            if self.op != "eq" or self.neg or mask_kind:
+                raise self.error("'tcp opt': operator or mask not supported")
+            if not 0 <= self.u <= 255:
+                raise self.error(f"'tcp opt': value {self.u} out of range")
+            self.mask = self.u
+        elif t == "ect":
+            if self.data not in (None, "int"):
+                raise self.error("'ip ect': value missing")
+            if self.data is None:
+                self.u = 0
+                self.neg = True
+            elif mask_kind not in (None, "int"):
+                raise self.error("bad mask")
+            self.set_mask(0x3, provided)
+            self.type = F_TOS
+        elif t == "ce":
+            if self.data is not None or mask_kind:
+                raise self.error("'ip ce': value not supported")
+            self.mask = 0x3
+            self.u = 0x3
+            self.type = F_TOS
+        elif t in ("frag", "unfrag"):
+            if self.data is not None or mask_kind:
+                raise self.error(f"'ip {t}': value not supported")
+            if t == "unfrag":
+                self.neg = True
+            self.type = "frag"
+        elif isinstance(t, FieldSpec):
+            if self.data not in ("int", t):
+                raise self.error(f"'{t.name}': value missing")
+            if mask_kind not in (None, "int"):
+                raise self.error("bad mask")
+            self.set_mask(t.full_mask, provided)
+        else:  # pragma: no cover - every type word is handled above
+            raise self.error(f"unknown type '{t}'")
+        if self.type in ("host", "port") and not self.srcdst:
+            self.srcdst = SD_OR
+        # (else Click warns "'src' or 'dst' ignored" when old_srcdst was set)
+
+    # ---- Click's Primitive::compile
+    def _comparison(self, f: FieldSpec, op_negate: bool) -> Node:
+        if self.op == "eq":
+            node: Node = (
+                Const(True)
+                if self.mask == 0 and self.u & self.mask == 0
+                else Cmp(f, self.mask, "eq", self.u & self.mask)
+            )
+        else:
+            node = Const(False) if self.mask == 0 else Cmp(f, self.mask, "gt", self.u)
+        return _not(node) if self.neg and op_negate else node
+
+    def compile(self) -> Node:
+        parts: list[Node] = []
+        if self.transp == PROTO_TCP_OR_UDP:
+            parts.append(
+                _or([Cmp(F_PROTO, 0xFF, "eq", PROTO_TCP), Cmp(F_PROTO, 0xFF, "eq", PROTO_UDP)])
+            )
+        elif self.transp != UNKNOWN and self.transp < 256:
+            parts.append(Cmp(F_PROTO, 0xFF, "eq", self.transp))
+        t = self.type
+        if t in ("port", "tcpopt") or (isinstance(t, FieldSpec) and t.transport):
+            parts.append(Cmp(F_FRAG, 0x1FFF, "eq", 0))  # first fragment
+        sd = self.srcdst
+        if t in ("host", "port"):
+            fields = (F_SRC, F_DST) if t == "host" else (F_SPORT, F_DPORT)
+            sub = []
+            if sd in (SD_SRC, SD_AND, SD_OR):
+                sub.append(self._comparison(fields[0], False))
+            if sd in (SD_DST, SD_AND, SD_OR):
+                sub.append(self._comparison(fields[1], False))
+            node = _or(sub) if sd == SD_OR else _and(sub)
+            parts.append(_not(node) if self.neg else node)
+        elif t == "proto":
+            if self.transp < 256:
+                parts.append(self._comparison(F_PROTO, True))
+        elif t == "frag":
+            c = Cmp(F_FRAG, 0x3FFF, "eq", 0)
+            parts.append(c if self.neg else _not(c))
+        elif t == "tcpopt":
+            parts.append(Cmp(F_TCPFLAGS, self.u, "eq", self.u))
+        elif isinstance(t, FieldSpec):
+            parts.append(self._comparison(t, True))
+        return _and(parts)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _lookup(word: str, type_: object, proto: int, *, report: bool) -> tuple[str, object] | None:
+    """Click's ``IPFilter::lookup``: what a name means given the type and protocol so far.
+
+    Returns ``("type", T)`` for type words, ``(kind, value)`` for protocol, port, TCP flag
+    and ICMP type names, None for unknown words; raises on ambiguous or meaningless names
+    when ``report`` (else returns ``("bad", None)``)."""
+    if type_ is None and word in TYPE_WORDS:
+        t = TYPE_WORDS[word]
+        return None if t == _SYNTAX else ("type", t)
+    got = [
+        ("proto", IP_PROTOS.get(word)),
+        ("port", PORTS.get(word)),  # tcp
+        ("port", PORTS.get(word)),  # udp
+        ("tcpopt", TCP_FLAGS.get(word)),
+        (F_ICMPTYPE, ICMP_TYPES.get(word)),
+    ]
+    if all(v is None for _, v in got):
+        return None
+    ok = [
+        got[0][1] is not None and type_ in (None, "proto"),
+        got[1][1] is not None
+        and type_ in (None, "port")
+        and proto in (UNKNOWN, PROTO_TCP, PROTO_TCP_OR_UDP),
+        got[2][1] is not None
+        and type_ in (None, "port")
+        and proto in (UNKNOWN, PROTO_UDP, PROTO_TCP_OR_UDP),
+        got[3][1] is not None
+        and type_ in (None, "tcpopt")
+        and proto in (UNKNOWN, PROTO_TCP, PROTO_TCP_OR_UDP),
+        got[4][1] is not None and type_ in (None, F_ICMPTYPE) and proto in (UNKNOWN, PROTO_ICMP),
+    ]
+    if ok[1] and ok[2]:
+        ok[2] = False  # the same number for TCP and UDP
+    if sum(ok) == 1:
+        i = ok.index(True)
+        return got[i][0], got[i][1]  # type: ignore[return-value]
+    if not report:
+        return ("bad", None)
+    tries = ", ".join(
+        f"'{n} {word}'"
+        for n, (_, v) in zip(
+            ("ip proto", "tcp port", "udp port", "tcp opt", "icmp type"), got, strict=True
+        )
+        if v is not None
+    )
+    what = "ambiguous" if sum(ok) > 1 else "meaningless here"
+    raise FilterParseError(f"'{word}' is {what}; try {tries}")
+
+
+class _Parser:
+    """Recursive-descent parser over one pattern's words (from ``start``)."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = words
+        self.prev = _Prim()
+
+    def word(self, pos: int) -> str:
+        return self.words[pos] if pos < len(self.words) else ""
+
+    def expr(self, pos: int) -> tuple[Node, int]:
+        node, pos = self.orexpr(pos)
+        if self.word(pos) == "?":
+            yes, p2 = self.expr(pos + 1)
+            if p2 == pos + 1 or self.word(p2) != ":":
+                where = self.word(p2)
+                raise FilterParseError(
+                    f"missing ':' in ternary expression at '{where}'"
+                    if where
+                    else f"missing ':' in ternary expression after '{self.words[-1]}'"
+                )
+            no, p3 = self.expr(p2 + 1)
+            return Cond(node, yes, no), p3
+        return node, pos
+
+    def orexpr(self, pos: int) -> tuple[Node, int]:
+        children = []
+        while True:
+            node, pos = self.term(pos)
+            children.append(node)
+            if self.word(pos) in ("or", "||"):
+                pos += 1
+                continue
+            return _or(children), pos
+
+    def term(self, pos: int) -> tuple[Node, int]:
+        children: list[Node] = []
+        need = True  # at the start, or after "and": a factor must follow
+        after = ""
+        while True:
+            node, nxt = self.factor(pos)
+            if node is None:
+                if need:
+                    where = self.word(pos)
+                    if after:
+                        raise FilterParseError(
+                            f"missing expression after '{after}'"
+                            + (f" at '{where}'" if where else "")
+                        )
+                    raise FilterParseError(
+                        f"missing expression at '{where}'" if where else "missing expression"
+                    )
+                break
+            children.append(node)
+            pos = nxt
+            if self.word(pos) in ("and", "&&"):
+                after = self.word(pos)
+                pos += 1
+                need = True
+            else:
+                need = False
+        return _and(children), pos
+
+    def factor(self, pos: int) -> tuple[Node | None, int]:
+        w = self.word(pos)
+        if w in ("not", "!"):
+            node, nxt = self.factor(pos + 1)
+            if node is None:
+                raise FilterParseError(
+                    f"missing expression after '{w}'"
+                    + (f" at '{self.word(pos + 1)}'" if self.word(pos + 1) else "")
+                )
+            return _not(node), nxt
+        if w == "(":
+            node, nxt = self.expr(pos + 1)
+            if self.word(nxt) != ")":
+                where = self.word(nxt)
+                raise FilterParseError(
+                    f"missing ')' at '{where}'"
+                    if where
+                    else f"missing ')' after '{self.words[-1]}'"
+                )
+            return node, nxt + 1
+        return self.test(pos)
+
+    def test(self, pos: int) -> tuple[Node | None, int]:
+        words = self.words
+        n = len(words)
+        if pos >= n or words[pos] in (")", "||", "or", "?", ":"):
+            return None, pos
+        if words[pos] == "true":
+            return Const(True), pos + 1
+        if words[pos] == "false":
+            return Const(False), pos + 1
+        first = pos
+        prim = _Prim()
+        negated = False
+        header = ""
+        # qualifiers
+        while pos < n:
+            wd = words[pos]
+            found = _lookup(wd, None, UNKNOWN, report=False)
+            if found is not None and found[0] == "type":
+                prim.set_type(found[1], wd)
+                t = found[1]
+                if isinstance(t, FieldSpec) and t.proto is not None:
+                    prim.set_transp(t.proto, wd)
+            elif found is not None and found[0] == "proto":
+                prim.set_transp(int(found[1]), wd)  # type: ignore[arg-type]
+            elif found is not None:
+                break
+            elif wd == "src":
+                nxt2 = self.word(pos + 2)
+                if pos < n - 2 and nxt2 in ("dst", "dest") and words[pos + 1] in ("and", "&&"):
+                    prim.set_srcdst(SD_AND, wd)
+                    pos += 2
+                elif pos < n - 2 and nxt2 in ("dst", "dest") and words[pos + 1] in ("or", "||"):
+                    prim.set_srcdst(SD_OR, wd)
+                    pos += 2
+                else:
+                    prim.set_srcdst(SD_SRC, wd)
+            elif wd in ("dst", "dest"):
+                prim.set_srcdst(SD_DST, wd)
+            elif wd in ("ip", "ether"):
+                if header:
+                    break
+                if wd == "ether":
+                    raise FilterParseError("'ether' tests are not supported (no MAC header)")
+                header = wd
+            elif wd in ("not", "!"):
+                negated = not negated
+            else:
+                break
+            pos += 1
+        if pos != first:
+            self.prev = _Prim()
+        # optional PROTO[POS:LEN]
+        wd = words[pos] if pos < n - 1 else ""
+        if wd == "[" and pos > first and prim.type is None:
+            pos = self._brackets(prim, pos)
+            wd = words[pos] if pos < n - 1 else ""
+        # optional "& MASK"
+        mask_kind: str | None = None
+        mask = 0
+        if wd == "&" and pos < n - 1:
+            m = _parse_int(words[pos + 1])
+            if m is not None:
+                mask_kind, mask = "int", m
+            else:
+                ip = _parse_ip(words[pos + 1])
+                if ip is not None:
+                    mask_kind, mask = "host", ip
+            if mask_kind is not None:
+                pos += 2
+                if not mask & 0xFFFFFFFF or mask < 0:
+                    mask_kind = None  # Click: "zero mask ignored"
+            wd = words[pos] if pos < n - 1 else ""
+        # optional relational operator
+        ops = {
+            "=": ("eq", False),
+            "==": ("eq", False),
+            "!=": ("eq", True),
+            ">": ("gt", False),
+            "<": ("lt", False),
+            ">=": ("lt", True),
+            "<=": ("gt", True),
+        }
+        if wd in ops:
+            prim.op, prim.neg = ops[wd]
+            pos += 1
+        # data
+        if pos < n:
+            wd = words[pos]
+            found = _lookup(wd, prim.type, prim.transp, report=True)
+            pos += 1
+            if found is not None and found[0] != "type":
+                prim.data, prim.u = found[0], int(found[1])  # type: ignore[arg-type]
+            elif (v := _parse_int(wd)) is not None:
+                prim.data, prim.u = "int", v
+            elif (ip := _parse_ip(wd)) is not None:
+                if self.word(pos) == "mask" and (m := _parse_ip(self.word(pos + 1))) is not None:
+                    pos += 2
+                    prim.data, prim.u, prim.mask = "net", ip, m
+                else:
+                    prim.data, prim.u = "host", ip
+            elif (pm := _parse_prefix(wd)) is not None:
+                prim.data, prim.u, prim.mask = "net", pm[0], pm[1]
+            else:
+                if prim.op != "eq" or prim.neg:
+                    raise FilterParseError(f"dangling operator near '{wd}'")
+                pos -= 1
+        if pos == first:
+            raise FilterParseError(f"empty term near '{self.word(pos) or 'end'}'")
+        prim.words = words[first:pos]
+        prim.next_word = self.word(pos)
+        if isinstance(prim.u, int) and prim.data == "int" and prim.u < 0:
+            raise prim.error(f"value {prim.u} out of range")
+        prim.check(self.prev, mask_kind, mask)
+        node = prim.compile()
+        self.prev = prim
+        return (_not(node) if negated else node), pos
+
+    def _brackets(self, prim: _Prim, pos: int) -> int:
+        """``[POS]``, ``[POS:LEN]`` or ``[POS,POS2]`` after a protocol qualifier."""
+        words = self.words
+        first = pos + 1
+        pos += 1
+        combo = ""
+        while pos < len(words) and words[pos] != "]":
+            combo += words[pos]
+            pos += 1
+        if pos >= len(words):
+            raise FilterParseError(f"missing ']' after '[{combo}'")
+        pos += 1
+        m = re.fullmatch(r"([^:,]+)(?:([:,])(.+))?", combo)
+        start = _parse_int(m.group(1)) if m else None
+        other = _parse_int(m.group(3)) if m and m.group(3) else None
+        if start is None or (m and m.group(2) and other is None):
+            raise FilterParseError(
+                f"syntax error after '[' at '{combo or ']'}', expected '[POS]' or '[POS:LEN]'"
+            )
+        assert m is not None
+        length = 1 if not m.group(2) else (other if m.group(2) == ":" else other - start + 1)
+        assert length is not None
+        if not 1 <= length <= 4 or start < 0:
+            raise FilterParseError(f"LEN in '[{combo}]' out of range, should be between 1 and 4")
+        if start & ~3 != (start + length - 1) & ~3:
+            raise FilterParseError(f"field [{start}:{length}] does not fit in a single word")
+        transp = prim.transp
+        base = _PROTO_NAMES.get(transp, "ip" if transp == UNKNOWN else f"proto {transp}")
+        spec = FieldSpec(
+            f"{base}[{start}:{length}]",
+            transp != UNKNOWN,
+            start,
+            length,
+            proto=None if transp == UNKNOWN else transp,
+        )
+        prim.set_type(spec, words[first - 1])
+        return pos
+
+
+def parse_expression(words: list[str]) -> Node:
+    """Compile a whole expression (already tokenized); raise FilterParseError."""
+    parser = _Parser(words)
+    node, pos = parser.expr(0)
+    if pos < len(words):
+        raise FilterParseError(f"garbage after expression at '{words[pos]}'")
+    return node
+
+
+def parse_pattern(words: list[str]) -> Node:
+    """An IPFilter pattern after its action word: ``-``/``any``/``all``/nothing match all."""
+    if not words or (len(words) == 1 and words[0] in ("-", "any", "all")):
+        return Const(True)
+    return parse_expression(words)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _gather_fields(
+    pool: np.ndarray,
+    ip_pos: np.ndarray,
+    rel: np.ndarray,
+    length: np.ndarray,
+    transport: np.ndarray,
+    offs: np.ndarray,
+    widths: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Every requested field of every packet in one pass: ``out[f, k]`` is field ``f`` of
+    packet ``k`` (big-endian, ``widths[f]`` bytes at ``offs[f]`` of the IP header, or of the
+    transport header ``4 * hl`` bytes after it), or -1 where the packet does not hold it
+    (nothing outside a packet is read)."""
+    nf = offs.shape[0]
+    n = ip_pos.shape[0]
+    out = np.empty((nf, n), np.int64)
+    for k in range(n):
+        r = rel[k]
+        size = length[k]
+        p = ip_pos[k]
+        ok = r >= 0 and r < size
+        hl = np.int64(pool[p] & 15) * 4 if ok else np.int64(0)
+        for f in range(nf):
+            t = transport[f]
+            avail = size - r - hl if t else size - r
+            o = offs[f]
+            w = widths[f]
+            if ok and o + w <= avail:
+                q = (p + hl if t else p) + o
+                if w == 1:
+                    v = np.int64(pool[q])
+                elif w == 2:
+                    v = (np.int64(pool[q]) << 8) | np.int64(pool[q + 1])
+                else:
+                    v = np.int64(0)
+                    for j in range(w):
+                        v = (v << 8) | np.int64(pool[q + j])
+                out[f, k] = v
+            else:
+                out[f, k] = -1
+    return out
+
+
+def _fields_of(node: Node, out: set[FieldSpec]) -> None:
+    if isinstance(node, Cmp):
+        out.add(node.field)
+    elif isinstance(node, Not):
+        _fields_of(node.child, out)
+    elif isinstance(node, And | Or):
+        for c in node.children:
+            _fields_of(c, out)
+    elif isinstance(node, Cond):
+        for c in (node.test, node.yes, node.no):
+            _fields_of(c, out)
+
+
+#: A field read: (transport header?, byte offset, width).
+_ReadKey = tuple[bool, int, int]
+
+
+class CompiledFilter:
+    """A list of (tree, output slot) pairs, evaluated over whole batches.
+
+    The trees are flattened into one straight-line program of numpy steps, with equal
+    subtrees (the same comparison in several patterns) computed once.  ``classify(batch)``
+    returns each packet's slot (that of the first tree that holds), -1 if none holds;
+    slots may be :data:`DROP`.
+    """
+
+    def __init__(self, trees: list[Node], slots: list[int]) -> None:
+        self.trees = trees
+        self.slots = slots
+        fields: set[FieldSpec] = set()
+        for t in trees:
+            _fields_of(t, fields)
+        # Gather each (header, offset, width) once, whatever the shifts and masks.
+        reads = sorted({(f.transport, f.offset, f.width) for f in fields})
+        self._read_index = {key: i for i, key in enumerate(reads)}
+        self._transport = np.array([r[0] for r in reads], np.bool_)
+        self._offs = np.array([r[1] for r in reads], np.int64)
+        self._widths = np.array([r[2] for r in reads], np.int64)
+        self.program: list[tuple] = []  # type: ignore[type-arg]
+        self._memo: dict[object, int] = {}
+        self.outputs = [self._emit(t) for t in trees]
+        # The whole list, for the common "first tree is constant true" case.
+        self.constant: int | None = None
+        for t, s in zip(trees, slots, strict=True):
+            if t == Const(True):
+                self.constant = s
+                break
+            if t != Const(False):
+                break
+
+    def _emit(self, node: Node) -> int:
+        """Append the steps computing ``node``; return its register."""
+        hit = self._memo.get(node)
+        if hit is not None:
+            return hit
+        if isinstance(node, Const):
+            step: tuple = ("const", node.value)  # type: ignore[type-arg]
+        elif isinstance(node, Cmp):
+            f = node.field
+            mask = node.mask & f.full_mask
+            plain = f.shift == 0 and mask == (1 << (8 * f.width)) - 1
+            read = self._read_index[(f.transport, f.offset, f.width)]
+            step = ("cmp", read, f.shift, mask, node.op == "eq", node.value, plain)
+        elif isinstance(node, Not):
+            step = ("not", self._emit(node.child))
+        elif isinstance(node, And | Or):
+            regs = tuple(self._emit(c) for c in node.children)
+            step = ("and" if isinstance(node, And) else "or", regs)
+        else:
+            step = ("cond", self._emit(node.test), self._emit(node.yes), self._emit(node.no))
+        self.program.append(step)
+        reg = self._memo[node] = len(self.program) - 1
+        return reg
+
+    def gather(self, batch: PacketBatch) -> np.ndarray:
+        """Every needed field of every packet: int64 ``[field, packet]``, -1 if absent."""
+        ip_pos = ip_positions(batch)
+        return _gather_fields(
+            batch.pool,
+            ip_pos,
+            ip_pos - batch.off,
+            batch.length,
+            self._transport,
+            self._offs,
+            self._widths,
+        )
+
+    def run(self, batch: PacketBatch) -> list[np.ndarray]:
+        """The value (boolean array over the batch) of every step of the program."""
+        n = len(batch)
+        vals = self.gather(batch) if len(self._offs) else None
+        regs: list[np.ndarray] = []
+        for step in self.program:
+            op = step[0]
+            if op == "cmp":
+                _, read, shift, mask, eq, value, plain = step
+                x = vals[read]  # type: ignore[index]
+                if plain:  # absent fields are -1, which never equals or exceeds a value
+                    r = x == value if eq else x > value
+                else:
+                    y = (x >> shift) & mask if shift else x & mask
+                    r = (y == value if eq else y > value) & (x >= 0)
+            elif op == "const":
+                r = np.full(n, step[1], np.bool_)
+            elif op == "not":
+                r = ~regs[step[1]]
+            elif op == "and":
+                r = regs[step[1][0]] & regs[step[1][1]]
+                for i in step[1][2:]:
+                    r &= regs[i]
+            elif op == "or":
+                r = regs[step[1][0]] | regs[step[1][1]]
+                for i in step[1][2:]:
+                    r |= regs[i]
+            else:
+                r = np.where(regs[step[1]], regs[step[2]], regs[step[3]])
+            regs.append(r)
+        return regs
+
+    def evaluate(self, batch: PacketBatch) -> list[np.ndarray]:
+        """Whether each tree holds, per packet (one boolean array per tree)."""
+        regs = self.run(batch)
+        return [regs[i] for i in self.outputs]
+
+    def classify(self, batch: PacketBatch) -> np.ndarray:
+        """Slot of the first matching tree for each packet (-1: none matched)."""
+        n = len(batch)
+        if self.constant is not None:
+            return np.full(n, self.constant, np.int64)
+        regs = self.run(batch)
+        out = np.full(n, -1, np.int64)
+        todo: np.ndarray | None = None
+        for reg, slot in zip(self.outputs, self.slots, strict=True):
+            m = regs[reg]
+            if todo is None:
+                out[m] = slot
+                todo = ~m
+            else:
+                m = m & todo
+                out[m] = slot
+                todo &= ~m
+            if not todo.any():
+                break
+        return out
