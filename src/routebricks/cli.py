@@ -314,7 +314,7 @@ def _run_workers(graph: Graph, nworkers: int, router: Any, quit_: bool,
     opts = WorkerOptions(kp=kp, limit=limit, time_limit=time_limit,
                          profile=stats or socket_path is not None, pin=not no_pin,
                          placement=getattr(router, "placement", {}))
-    sup = Supervisor(graph, nworkers, opts)
+    sup = Supervisor(graph, nworkers, opts, template=router)
     lock = threading.Lock()
 
     def ask(kind: str, spec: str, value: str = "") -> Any:

@@ -51,6 +51,7 @@ class Router:
         self.instance = 0  # distinguishes routers on one machine (fanout group ids)
         self.control: Any = None  # endpoint polled between batches (runtime.control)
         self.peer_write: Callable[[str, str], None] | None = None  # set in workers
+        self.placement: dict[str, int] = {}  # element -> worker (StaticThreadSched)
         self.hold = False  # without sources of its own, run until told to stop (workers)
         self.elapsed = 0.0
         self.stop_listener: Callable[[str], bool] | None = None  # DriverManager

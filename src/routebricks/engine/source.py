@@ -51,9 +51,10 @@ class Source(Element):
         return False
 
     def is_done(self) -> bool:
+        # A paused source (ACTIVE false) is not done: a handler may start it again, so it
+        # keeps the router running, as in Click.
         return (
-            not self.active
-            or self.finished()
+            self.finished()
             or (self.limit >= 0 and self.emitted >= self.limit)
             or (self.router is not None and self.router.exhausted())
         )

@@ -51,7 +51,9 @@ def run_top(socket_path: str | None, interval: float, once: bool) -> None:
         t0 = time.monotonic()
         if once:
             time.sleep(interval)
-            Console().print(table(prev, snapshot(c), time.monotonic() - t0))
+            # Not a terminal (a pipe, a test): wide enough that no column is cut.
+            console = Console() if Console().is_terminal else Console(width=200)
+            console.print(table(prev, snapshot(c), time.monotonic() - t0))
             return
         with Live(refresh_per_second=4, screen=False) as live:
             try:

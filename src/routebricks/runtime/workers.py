@@ -65,14 +65,18 @@ def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
 
 
 def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOptions,
-                 instance: int) -> None:
+                 instance: int, template: Router | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if opts.pin:
         cpus = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpus[wid % len(cpus)]})
     try:
-        router = Router(graph, profile=opts.profile)
+        # The supervisor's configured router, inherited through fork: large read-mostly
+        # state built while configuring (route tables) stays in pages shared copy-on-write
+        # between workers; a route update, applied by every worker, copies only the pages
+        # it changes.
+        router = template if template is not None else Router(graph, profile=opts.profile)
         router.worker_id, router.nworkers, router.instance = wid, n, instance
         if opts.kp:
             router.kp = opts.kp
@@ -107,8 +111,10 @@ def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerO
 class Supervisor:
     """Starts N workers, relays handler requests, stops them, combines their counters."""
 
-    def __init__(self, graph: Graph, nworkers: int, opts: WorkerOptions) -> None:
+    def __init__(self, graph: Graph, nworkers: int, opts: WorkerOptions,
+                 template: Router | None = None) -> None:
         self.graph = graph
+        self.template = template
         self.n = nworkers
         self.opts = opts
         self.ctx = mp.get_context("fork")
@@ -126,7 +132,7 @@ class Supervisor:
             parent, child = self.ctx.Pipe()
             p = self.ctx.Process(target=_worker_main, name=f"routebricks-worker-{wid}",
                                  args=(self.graph, wid, self.n, child, self.opts,
-                                       self.instance), daemon=True)
+                                       self.instance, self.template), daemon=True)
             p.start()
             child.close()
             self.conns.append(parent)

@@ -104,7 +104,7 @@ class FromDevice(Source):
         return False  # a device never runs dry
 
     def is_done(self) -> bool:
-        return not self.active or (self.limit >= 0 and self.emitted >= self.limit) or (
+        return (self.limit >= 0 and self.emitted >= self.limit) or (
             self.router is not None and self.router.exhausted())
 
     def run_task(self) -> bool:

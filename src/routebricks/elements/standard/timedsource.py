@@ -75,7 +75,7 @@ class TimedSource(Source):
         self._final = False  # the timer after the LIMIT-th packet has fired
 
     def is_done(self) -> bool:
-        if not self.active or (self.router is not None and self.router.exhausted()):
+        if self.router is not None and self.router.exhausted():
             return True
         if self.limit >= 0 and self.emitted >= self.limit:
             # Done once the timer that follows the last packet has fired (Click's STOP).
