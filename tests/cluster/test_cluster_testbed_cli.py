@@ -1,0 +1,67 @@
+"""`routebricks testbed up/down` from the command line, and cleaning up after a run that was
+killed mid-way (a router still running in the router namespace)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
+
+
+def rb(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "routebricks.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def namespaces(prefix: str) -> list[str]:
+    from pyroute2 import netns
+
+    return [n for n in netns.listnetns() if n.startswith(prefix)]
+
+
+def test_up_kill_everything_then_down_leaves_nothing(tmp_path: Path) -> None:
+    up = rb("testbed", "up", str(REPO / "examples" / "testbed.toml"), "--json")
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout)
+    prefix = info["prefix"]
+    router = None
+    try:
+        assert sorted(namespaces(prefix)) == sorted(info["namespaces"].values())
+        # A router runs in the router namespace; then the "test" dies without cleaning up.
+        router = subprocess.Popen(
+            [sys.executable, "-m", "routebricks.cli", "run",
+             str(REPO / "examples" / "iprouter.click"), "--netns", info["namespaces"]["r"],
+             "--workers", "2", "-u", str(tmp_path / "s.sock")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "s.sock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.killpg(router.pid, signal.SIGKILL)  # the supervisor and its workers, at once
+        router.wait(timeout=30)
+    finally:
+        down = rb("testbed", "down", prefix)
+    assert down.returncode == 0, down.stderr
+    assert namespaces(prefix) == []
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert prefix not in links
+
+
+def test_down_rejects_a_bad_prefix() -> None:
+    res = rb("testbed", "down", "eth0")
+    assert res.returncode == 2 and "testbed prefixes look like" in res.stderr
+
+
+def test_up_reports_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[links]]\na = 'x:eth0'\nb = 'y:eth0'\n")
+    res = rb("testbed", "up", str(bad))
+    assert res.returncode == 1 and "bad.toml" in res.stderr
