@@ -36,29 +36,17 @@ def _load_graph(
     loads: tuple[str, ...],
 ) -> Graph:
     from routebricks.engine.registry import load_python_file
-    from routebricks.engine.router import parse_text
+    from routebricks.engine.router import parse_file, parse_text
 
     for path in loads:
         load_python_file(path)
     if config and file:
         raise click.UsageError("router configuration specified twice (CONFIG and -f)")
     path = config or file
-    if path is None and expr is None:
-        raise click.UsageError("no configuration: give CONFIG, -f FILE or -e 'TEXT'")
     if path is not None:
-        if path == "-":
-            text, name, base = sys.stdin.read(), "<stdin>", None
-        else:
-            p = Path(path)
-            try:
-                text = p.read_text()
-            except OSError as e:
-                raise RouteBricksError(
-                    f"cannot read configuration {path!r}: {e.strerror}"
-                ) from None
-            name, base = path, p.parent
-        return parse_text(text, name, extra=expr, base_dir=base, defines=defines)
-    assert expr is not None
+        return parse_file(path, extra=expr, defines=defines)
+    if expr is None:
+        raise click.UsageError("no configuration: give CONFIG, -f FILE or -e 'TEXT'")
     return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import select
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -594,10 +595,14 @@ def parse_text(
     return g
 
 
-def parse_file(path: str | Path, *, extra: str | None = None) -> Graph:
+def parse_file(path: str | Path, *, extra: str | None = None,
+               defines: dict[str, str] | None = None) -> Graph:
+    """Parse a configuration file (``-`` reads standard input)."""
+    if str(path) == "-":
+        return parse_text(sys.stdin.read(), "<stdin>", extra=extra, defines=defines)
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read configuration {str(path)!r}: {e.strerror}") from None
-    return parse_text(text, str(path), extra=extra, base_dir=p.parent)
+    return parse_text(text, str(path), extra=extra, base_dir=p.parent, defines=defines)
