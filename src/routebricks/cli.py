@@ -518,5 +518,14 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def entry() -> None:
+    """The console script: Ctrl-C before a router is running exits quietly (130)."""
+    try:
+        main(prog_name=os.path.basename(sys.argv[0]))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main(prog_name=os.path.basename(sys.argv[0]))
+    entry()

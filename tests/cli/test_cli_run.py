@@ -140,12 +140,17 @@ def test_stats_reports_elements() -> None:
 
 
 def test_sigint_stops_cleanly_and_prints_counters(tmp_path: Path) -> None:
+    from routebricks.runtime.control import wait_for_socket
+
+    sock = str(tmp_path / "s.sock")
     p = subprocess.Popen([sys.executable, "-m", "routebricks.cli", "run", "-e",
-                          "InfiniteSource -> c :: Counter -> Discard", "-h", "c.count"],
+                          "InfiniteSource -> c :: Counter -> Discard", "-h", "c.count",
+                          "-u", sock],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        time.sleep(2.0)
+        wait_for_socket(sock, timeout=120)  # running (a loaded machine imports slowly)
+        time.sleep(0.3)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
     finally:

@@ -223,7 +223,9 @@ class ControlServer:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                outer._session(self.rfile, self.wfile)
+                # A client that hangs up (e.g. a liveness probe) is not an error.
+                with contextlib.suppress(ConnectionError, BrokenPipeError):
+                    outer._session(self.rfile, self.wfile)
 
         old = os.umask(0o177)  # owner-only from the moment the socket exists
         try:

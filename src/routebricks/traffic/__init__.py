@@ -1,0 +1,15 @@
+"""The traffic layer: the paper's measurements.
+
+* :mod:`~routebricks.traffic.frames` -- vectorized Ethernet/IPv4/UDP frame synthesis with a
+  probe header (flow id, per-flow sequence number, send time); fixed sizes or the Internet mix.
+* :mod:`~routebricks.traffic.gen` -- :class:`~routebricks.traffic.gen.Generator`: frames out
+  of an interface at a target rate (token bucket) or as fast as possible, in batches.
+* :mod:`~routebricks.traffic.sink` -- :class:`~routebricks.traffic.sink.Sink`: per-flow
+  counts, loss, reordering, latency and rate of the probe frames that arrive.
+* :mod:`~routebricks.traffic.lossfree` -- the maximum loss-free forwarding rate by binary
+  search over trials.
+* :mod:`~routebricks.traffic.cli` -- ``routebricks gen`` and ``routebricks sink``.
+
+Submodules are imported on demand (``from routebricks.traffic.gen import Generator``) so
+that loading the command line stays fast.
+"""

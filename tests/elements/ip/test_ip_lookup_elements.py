@@ -408,12 +408,12 @@ def test_driver_manager_changes_routes_between_passes(tmp_path):
     pcap = tmp_path / "t.pcap"
     wrpcap(str(pcap), [Ether() / udp_to(f"10.0.{i}.1", i) for i in range(50)])
     # Three passes over the trace (three FromDumps, the later ones started by the script;
-    # each pass ends with a stop request: fd1's STOP, then "all sources done").
+    # each pass ends with a stop request: its FromDump's STOP; paused sources are not done).
     r = Router.from_text(
         f"fd1 :: FromDump({q(pcap)}, STOP true, BURST 8) -> s :: Strip(14)"
         " -> rt :: DirectIPLookup(10.0.0.0/8 0, 10.0.0.0/16 1);"
-        f" fd2 :: FromDump({q(pcap)}, ACTIVE false, BURST 8) -> s;"
-        f" fd3 :: FromDump({q(pcap)}, ACTIVE false, BURST 8) -> s;"
+        f" fd2 :: FromDump({q(pcap)}, ACTIVE false, STOP true, BURST 8) -> s;"
+        f" fd3 :: FromDump({q(pcap)}, ACTIVE false, STOP true, BURST 8) -> s;"
         " rt[0] -> c0 :: Counter -> Discard; rt[1] -> c1 :: Counter -> Discard;"
         " DriverManager(wait_stop, write rt.ctrl set 10.0.0.0/8 1, write rt.remove 10.0.0.0/16,"
         " write fd2.active true, wait_stop, write rt.add 10.0.0.0/16 0, write fd3.active true,"

@@ -1,0 +1,461 @@
+"""``routebricks gen`` and ``routebricks sink``: the traffic generator and measuring sink.
+
+Added to the ``routebricks`` command through :data:`COMMANDS` (see ``cli._register_plugins``).
+Heavy modules (numpy, numba kernels, sockets) are imported when a command runs, so
+``routebricks --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import click
+
+from routebricks.errors import RouteBricksError
+
+__all__ = ["COMMANDS", "enter_netns", "gen", "sink"]
+
+CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+def enter_netns(ns: str) -> None:
+    """Move this process (its calling thread) into network namespace ``ns``.
+
+    ``ns`` is a name under /run/netns (as ``ip netns`` and pyroute2 create them) or a path
+    such as ``/proc/PID/ns/net``. Uses pyroute2's ``netns.setns`` on an fd we open, so a
+    missing namespace is an error rather than silently created.
+    """
+    from pyroute2 import netns as pr_netns
+
+    path = ns if "/" in ns else f"/run/netns/{ns}"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise RouteBricksError(f"no network namespace {ns!r} ({path} does not exist)") from None
+    except PermissionError:
+        raise RouteBricksError(f"cannot open {path}: permission denied (run as root)") from None
+    try:
+        pr_netns.setns(fd, flags=0)
+    except OSError as e:
+        raise RouteBricksError(f"cannot enter network namespace {ns!r}: {e}") from None
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM (and SIGINT, besides KeyboardInterrupt) ask the loop to stop cleanly."""
+
+    def handler(signum: int, _frame: object) -> None:
+        stop()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _fail(e: Exception) -> None:
+    click.echo(f"error: {e}", err=True)
+    sys.exit(1)
+
+
+def _print_json(d: dict[str, Any]) -> None:
+    click.echo(json.dumps(d, indent=2, sort_keys=False))
+
+
+def _si(value: float, unit: str) -> str:
+    for mult, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= mult:
+            return f"{value / mult:.3f} {prefix}{unit}"
+    return f"{value:.1f} {unit}"
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:.1f} µs"
+
+
+def _table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    t.add_column("metric", style="bold")
+    t.add_column("value", justify="right")
+    for k, v in rows:
+        t.add_row(k, v)
+    Console(soft_wrap=True).print(t)
+
+
+def _pct(x: float) -> str:
+    return f"{x:.4%}"
+
+
+# --------------------------------------------------------------------------
+# gen
+# --------------------------------------------------------------------------
+@click.command("gen", context_settings=CONTEXT)
+@click.argument("iface")
+@click.option(
+    "--netns",
+    "netns",
+    metavar="NS",
+    help="Enter this network namespace first "
+    "(a name under /run/netns, or a path like /proc/PID/ns/net).",
+)
+@click.option(
+    "--dst",
+    default="198.19.0.1",
+    show_default=True,
+    metavar="IP|PREFIX[,..]|random",
+    help="Destination address(es): one address, a comma-separated list (cycled over "
+    "flows), prefixes (random address within a random prefix), 'random' (all of "
+    "IPv4) or 'random-unicast'.",
+)
+@click.option(
+    "--src",
+    "--src-ip",
+    "src",
+    default=None,
+    metavar="IP|PREFIX[,..]",
+    help="Source address(es), same forms as --dst [default: IFACE's IPv4 address, "
+    "else 198.18.0.1].",
+)
+@click.option("--src-mac", default=None, metavar="MAC", help="[default: IFACE's MAC]")
+@click.option(
+    "--dst-mac",
+    default="ff:ff:ff:ff:ff:ff",
+    show_default=True,
+    metavar="MAC",
+    help="Give the router's MAC when sending into a router.",
+)
+@click.option(
+    "--size",
+    default="64",
+    show_default=True,
+    metavar="BYTES|imix|B1,B2..",
+    help="Frame size with the 4-byte FCS (64 = 60 bytes sent), a pattern of sizes "
+    "cycled over frames, or 'imix' (7:4:1 of 64/594/1518).",
+)
+@click.option(
+    "--flows",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Distinct UDP 5-tuples (source port, then destination port varies).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["cycle", "random"]),
+    default="cycle",
+    show_default=True,
+    help="Order in which frames visit the flows.",
+)
+@click.option(
+    "--dst-per-packet",
+    is_flag=True,
+    help="Draw a destination per frame instead of per flow (prefixes/random).",
+)
+@click.option("--sport", type=click.IntRange(0, 65535), default=1024, show_default=True)
+@click.option("--dport", type=click.IntRange(0, 65535), default=9, show_default=True)
+@click.option("--ttl", type=click.IntRange(0, 255), default=64, show_default=True)
+@click.option(
+    "--rate",
+    default="max",
+    show_default=True,
+    metavar="RATE",
+    help="Target rate: 1Mpps, 250kpps, 20000 (pps), 500Mbps, 1Gbps (frame bits with FCS), or max.",
+)
+@click.option("--count", type=click.IntRange(0), default=None, metavar="N", help="Frames to send.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="S",
+    help="Seconds to send. With neither --count nor --duration: until Ctrl-C.",
+)
+@click.option(
+    "--kp",
+    type=click.IntRange(1, 65536),
+    default=32,
+    show_default=True,
+    metavar="N",
+    help="Frames per batch (one sendmmsg call).",
+)
+@click.option(
+    "--tx-mode",
+    type=click.Choice(["sendmmsg", "ring", "send"]),
+    default=None,
+    help="AF_PACKET transmit path [default: sendmmsg].",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for random addresses and order."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr [default: when stderr is a terminal].",
+)
+def gen(
+    iface: str,
+    netns: str | None,
+    dst: str,
+    src: str | None,
+    src_mac: str | None,
+    dst_mac: str,
+    size: str,
+    flows: int,
+    order: str,
+    dst_per_packet: bool,
+    sport: int,
+    dport: int,
+    ttl: int,
+    rate: str,
+    count: int | None,
+    duration: float | None,
+    kp: int,
+    tx_mode: str | None,
+    seed: int,
+    as_json: bool,
+    progress: bool | None,
+) -> None:
+    """Send UDP probe frames out of IFACE at a target rate and report what was sent.
+
+    Every frame carries a probe (flow id, per-flow sequence number, send time) that
+    'routebricks sink' uses to count loss, reordering and latency.
+
+    \b
+    Examples:
+      routebricks gen veth0 --dst 10.0.2.2 --count 100000 --rate 100kpps
+      routebricks gen eth0 --netns rbhost-a --dst-mac 02:72:62:00:00:02 \\
+          --dst 10.0.0.0/8 --flows 1024 --size imix --rate 500Mbps --duration 10
+      routebricks gen veth0 --dst random --dst-per-packet --rate max --count 1000000 --kp 256 --json
+    """
+    from routebricks.traffic.frames import FrameSpec
+    from routebricks.traffic.gen import Generator
+
+    try:
+        if netns:
+            enter_netns(netns)
+        spec = FrameSpec(
+            dst=dst,
+            src_ip=src,
+            src_mac=src_mac,
+            dst_mac=dst_mac,
+            flows=flows,
+            order=cast(Any, order),
+            size=size,
+            sport=sport,
+            dport=dport,
+            ttl=ttl,
+            dst_per_packet=dst_per_packet,
+            seed=seed,
+        )
+        show = (sys.stderr.isatty() if progress is None else progress) and not as_json
+        g = Generator(
+            iface,
+            spec,
+            rate=rate,
+            count=count,
+            duration=duration,
+            kp=kp,
+            tx_mode=cast(Any, tx_mode),
+            progress=show,
+        )
+    except (RouteBricksError, OSError) as e:
+        _fail(e)
+        return
+    try:
+        with _stop_on_signals(g.stop):
+            res = g.run()
+    finally:
+        g.close()
+    if as_json:
+        d = res.to_dict()
+        d["netns"] = netns
+        _print_json(d)
+        return
+    target = "max" if res.target_pps is None else _si(res.target_pps, "pps")
+    _table(
+        f"gen {iface}{f' (netns {netns})' if netns else ''}: stopped ({res.stop_reason}) "
+        f"after {res.elapsed_s:.3f} s",
+        [
+            ("sent", f"{res.sent:,}"),
+            ("busy drops", f"{res.busy_drops:,}"),
+            ("rate", f"{res.mpps:.3f} Mpps"),
+            ("bit rate", _si(res.bps, "bps")),
+            ("target", target),
+            ("frame bytes", f"{res.frame_bytes:,}"),
+            ("flows / size", f"{res.flows} / {res.size}"),
+            ("batches (kp)", f"{res.batches:,} ({res.kp})"),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------
+# sink
+# --------------------------------------------------------------------------
+@click.command("sink", context_settings=CONTEXT)
+@click.argument("iface")
+@click.option(
+    "--netns",
+    "netns",
+    metavar="NS",
+    help="Enter this network namespace first "
+    "(a name under /run/netns, or a path like /proc/PID/ns/net).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="S",
+    help="Stop after S seconds.",
+)
+@click.option(
+    "--idle",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="S",
+    help="Stop when no probe frame came for S seconds (after the first).",
+)
+@click.option(
+    "--expect",
+    type=click.IntRange(0),
+    default=None,
+    metavar="N",
+    help="Frames the generator sent: stop once N arrived, count loss against N "
+    "(with neither --idle nor --duration, --idle defaults to 2 so a lossy run ends).",
+)
+@click.option(
+    "--kp",
+    type=click.IntRange(1),
+    default=1024,
+    show_default=True,
+    metavar="N",
+    help="Frames taken out of the ring per call.",
+)
+@click.option("--per-flow", is_flag=True, help="Also report every flow.")
+@click.option("--promisc", is_flag=True, help="Put IFACE in promiscuous mode.")
+@click.option(
+    "--latency-clock",
+    type=click.Choice(["kernel", "user"]),
+    default="kernel",
+    show_default=True,
+    help="Receive time: ring timestamp, or when the sink read it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def sink(
+    iface: str,
+    netns: str | None,
+    duration: float | None,
+    idle: float | None,
+    expect: int | None,
+    kp: int,
+    per_flow: bool,
+    promisc: bool,
+    latency_clock: str,
+    as_json: bool,
+) -> None:
+    """Receive on IFACE and measure the probe frames of 'routebricks gen'.
+
+    Reports frames and rate, loss (sequence gaps, or against --expect), reordering (frames
+    that arrive after a later frame of their flow), and one-way latency (min, mean, p50,
+    p99, max). Prints 'sink: listening on IFACE' to stderr once it receives, so scripts can
+    start the generator then. Without --duration, --idle or --expect it runs until Ctrl-C.
+
+    \b
+    Examples:
+      routebricks sink veth1 --duration 10
+      routebricks sink eth0 --netns rbhost-b --expect 100000 --idle 2 --json
+      routebricks sink eth1 --idle 1 --per-flow
+    """
+    from routebricks.traffic.sink import Sink
+
+    try:
+        if netns:
+            enter_netns(netns)
+        if expect is not None and idle is None and duration is None:
+            idle = 2.0
+        s = Sink(
+            iface,
+            duration=duration,
+            idle=idle,
+            expect=expect,
+            kp=kp,
+            promisc=promisc,
+            latency_clock=latency_clock,
+            per_flow=per_flow,
+        )
+    except (RouteBricksError, OSError) as e:
+        _fail(e)
+        return
+    try:
+        click.echo(f"sink: listening on {iface}{f' (netns {netns})' if netns else ''}", err=True)
+        sys.stderr.flush()
+        with _stop_on_signals(s.stop):
+            res = s.run()
+    finally:
+        s.close()
+    if as_json:
+        d = res.to_dict()
+        d["netns"] = netns
+        _print_json(d)
+        return
+    lat = res.latency
+    rows = [
+        ("received", f"{res.received:,}"),
+        ("rate", f"{res.mpps:.3f} Mpps"),
+        ("bit rate", _si(res.bps, "bps")),
+        (
+            "expected",
+            f"{res.expected:,}"
+            + (" (--expect)" if res.expect is not None else " (from sequence numbers)"),
+        ),
+        ("lost", f"{res.lost:,} ({_pct(res.loss_fraction)})"),
+        (
+            "reordered",
+            f"{res.reordered:,} ({_pct(res.reorder_fraction)}), "
+            f"{res.reordered_sequences:,} sequences",
+        ),
+        ("duplicates", f"{res.duplicates:,}"),
+        ("flows", f"{res.flows_seen:,}"),
+        ("latency min/mean", f"{_us(lat.min_ns)} / {_us(lat.mean_ns)}"),
+        ("latency p50/p99/max", f"{_us(lat.p50_ns)} / {_us(lat.p99_ns)} / {_us(lat.max_ns)}"),
+        ("other frames", f"{res.other:,}"),
+        ("ring drops", f"{res.ring_drops:,}"),
+    ]
+    _table(
+        f"sink {iface}{f' (netns {netns})' if netns else ''}: stopped ({res.stop_reason}) "
+        f"after {res.elapsed_s:.3f} s",
+        rows,
+    )
+    if per_flow and res.per_flow:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(
+            "flow",
+            "packets",
+            "frame bytes",
+            "max seq",
+            "lost (seq)",
+            "reordered",
+            "duplicates",
+            title="per flow",
+            title_justify="left",
+        )
+        for r in res.per_flow:
+            t.add_row(*(f"{v:,}" if k != "flow" else str(v) for k, v in r.items()))
+        Console(soft_wrap=True).print(t)
+
+
+COMMANDS = [gen, sink]
