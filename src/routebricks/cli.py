@@ -454,15 +454,18 @@ _SOCKET_OPTION = click.option(
 
 @handler.command("read", context_settings=CONTEXT)
 @click.argument("spec", metavar="ELEMENT.HANDLER")
+@click.argument("params", nargs=-1)
 @_SOCKET_OPTION
 @click.option("--each", is_flag=True, help="One value per worker instead of the combined one.")
-def handler_read(spec: str, socket_path: str | None, each: bool) -> None:
-    """Print a read handler's value (counters are summed over workers)."""
+def handler_read(spec: str, params: tuple[str, ...], socket_path: str | None,
+                 each: bool) -> None:
+    """Print a read handler's value (counters are summed over workers), e.g.
+    'c.count' or, with a parameter, 'rt.lookup 10.0.2.7'."""
     from routebricks.runtime.control import ControlClient
 
     try:
         with ControlClient(socket_path) as c:
-            value = c.read(spec, each=each)
+            value = c.read(" ".join((spec, *params)), each=each)
     except RouteBricksError as e:
         _fail(e)
         return

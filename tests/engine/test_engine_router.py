@@ -176,3 +176,15 @@ def test_kp_controls_batch_size() -> None:
     r.run()
     assert seen == [32, 32, 32, 4]
     assert np.sum(seen) == 100
+
+
+def test_read_handlers_with_a_parameter() -> None:
+    r = build("s :: InfiniteSource(LIMIT 1) -> rt :: DirectIPLookup(10.0.0.0/8 0, "
+              "10.1.0.0/16 192.0.2.1 1); rt [0] -> Discard; rt [1] -> Discard")
+    assert r.read_handler("rt.lookup 10.1.2.3") == "1 192.0.2.1"
+    assert r.read_handler("rt.lookup 10.2.0.1") == "0"
+    assert r.read_handler("rt.lookup 11.0.0.1") == "-1"
+    with pytest.raises(HandlerError, match="expected IP address"):
+        r.read_handler("rt.lookup nonsense")
+    with pytest.raises(HandlerError, match="takes no parameter"):
+        r.read_handler("s.count 3")

@@ -90,13 +90,16 @@ class Handler:
     write: Callable[[Element, str], Any] | None = None
     changes_shared_state: bool = False  # e.g. route updates: the runtime serializes these
     doc: str = ""
+    read_param: bool = False  # the read takes a parameter (Click's READ h PARAMS)
 
 
-def read_handler(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a method ``f(self) -> value`` as the read handler ``name``."""
+def read_handler(name: str, *, param: bool = False
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method ``f(self) -> value`` as the read handler ``name``; with ``param``,
+    ``f(self, param: str)`` reads with a parameter (``rt.lookup 10.0.0.1``)."""
 
     def deco(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__dict__.setdefault("_rb_handlers", []).append(("read", name, False))
+        f.__dict__.setdefault("_rb_handlers", []).append(("read", name, param))
         return f
 
     return deco
@@ -341,10 +344,18 @@ class Element:
             )
         return h
 
-    def read(self, name: str) -> str:
+    def read(self, name: str, param: str = "") -> str:
+        """Call read handler ``name`` (with ``param`` if it takes one)."""
         h = self.handler(name)
         if h.read is None:
             raise HandlerError(f"{self.name}.{name} is not a read handler")
+        if h.read_param:
+            try:
+                return _format_handler_value(h.read(self, param))  # type: ignore[call-arg]
+            except ValueError as e:
+                raise HandlerError(f"{self.name}.{name}: {e}") from None
+        if param.strip():
+            raise HandlerError(f"{self.name}.{name} takes no parameter")
         return _format_handler_value(h.read(self))
 
     def write(self, name: str, value: str = "") -> None:
@@ -425,7 +436,7 @@ def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
     for base in reversed(cls.__mro__[1:]):
         handlers.update(getattr(base, "HANDLERS", {}))
     for attr, f in list(cls.__dict__.items()):
-        for kind, hname, shared in getattr(f, "_rb_handlers", ()):
+        for kind, hname, flag in getattr(f, "_rb_handlers", ()):
             old = handlers.get(hname)
             h = Handler(
                 hname,
@@ -433,20 +444,24 @@ def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
                 old.write if old else None,
                 old.changes_shared_state if old else False,
                 old.doc if old else "",
+                old.read_param if old else False,
             )
             # Call through the attribute name, so a subclass that overrides the method
             # (without decorating it again) gets its own version called.
             if kind == "read":
-                h.read = _call_read(attr)
+                h.read = _call_read(attr, flag)
+                h.read_param = flag
             else:
                 h.write = _call_write(attr)
-                h.changes_shared_state = shared
+                h.changes_shared_state = flag
             h.doc = h.doc or (inspect.getdoc(f) or "").split("\n")[0]
             handlers[hname] = h
     return handlers
 
 
-def _call_read(attr: str) -> Callable[[Element], Any]:
+def _call_read(attr: str, param: bool) -> Callable[..., Any]:
+    if param:
+        return lambda self, arg: getattr(self, attr)(arg)
     return lambda self: getattr(self, attr)()
 
 

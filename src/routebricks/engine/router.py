@@ -345,10 +345,13 @@ class Router:
 
     # ------------------------------------------------------------------ handlers
     def read_handler(self, spec: str) -> str:
+        """Read ``element.handler`` (or a global handler), optionally followed by a
+        parameter: ``rt.lookup 10.0.0.1``."""
+        spec, _, param = spec.strip().partition(" ")
         ename, hname = _split_handler(spec)
         if ename is None:
             return self._global_read(hname)
-        return self.find(ename).read(hname)
+        return self.find(ename).read(hname, param.strip())
 
     def write_handler(self, spec: str, value: str = "") -> None:
         ename, hname = _split_handler(spec)

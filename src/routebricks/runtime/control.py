@@ -107,6 +107,7 @@ _SUMMED = re.compile(r"(^|_)(count|drops|packets|calls|bytes|rate|queries|respon
 
 
 def combine(spec: str, replies: Sequence[Reply]) -> Reply:
+    spec = spec.split(" ", 1)[0]
     """One answer from every worker's answer to a read: counters summed, drop tables
     (``count<TAB>reason`` lines) merged, other values from worker 0."""
     bad = [r for r in replies if not r.ok]
@@ -270,7 +271,8 @@ class ControlServer:
                 return
             if cmd in ("READ", "READDATA", "READEACH"):
                 spec = rest.split(" ", 1)[0]
-                r = self.ask("read_each" if cmd == "READEACH" else "read", spec, "")
+                # the whole rest: a handler may take a parameter (READ rt.lookup 10.0.0.1)
+                r = self.ask("read_each" if cmd == "READEACH" else "read", rest, "")
                 if r.ok:
                     data = r.text.encode()
                     send(f"200 Read handler '{spec}' OK")

@@ -379,12 +379,21 @@ class IPRouteTable(Element):
         """The routes, one ``ADDR/LEN<TAB>GW<TAB>PORT`` line each (GW ``-`` when none)."""
         return "".join(unparse_route(r) + "\n" for r in self.routes())
 
-    @read_handler("lookup")
-    def h_lookup_read(self) -> str:
-        """``PORT`` or ``PORT GW`` for the address last written (-1: no route)."""
-        if self._lookup_addr is None:
+    @read_handler("lookup", param=True)
+    def h_lookup_read(self, param: str = "") -> str:
+        """``PORT`` or ``PORT GW`` for the address given (``rt.lookup 10.0.0.1``), or else for
+        the address last written (-1: no route)."""
+        text = strip_comments(param).strip()
+        if text:
+            try:
+                addr = ip_to_int(text)
+            except ValueError:
+                raise ValueError(f"expected IP address, not '{text}'") from None
+        elif self._lookup_addr is None:
             return ""
-        port, gw = self.lookup_route(self._lookup_addr)
+        else:
+            addr = self._lookup_addr
+        port, gw = self.lookup_route(addr)
         return f"{port} {int_to_ip(gw)}" if gw and port >= 0 else str(port)
 
     @write_handler("lookup")
