@@ -3,7 +3,16 @@ what to change. Tracebacks are for our own bugs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_KEY = re.compile(r"\b(AUTHKEY|KEY)(\s+|=)(0x)?[0-9A-Fa-f]{8,}")
+
+
+def redact_keys(text: str) -> str:
+    """``KEY 0x1234...`` → ``KEY <redacted>``: configuration text quoted in messages never
+    shows key material."""
+    return _KEY.sub(lambda m: f"{m.group(1)}{m.group(2)}<redacted>", text)
 
 
 class RouteBricksError(Exception):
@@ -40,7 +49,7 @@ class ConfigError(RouteBricksError):
         head = f"{self.pos}: {self.message}" if self.pos else self.message
         parts = [head]
         if self.source_line is not None and self.pos is not None:
-            parts.append("  " + self.source_line.rstrip("\n"))
+            parts.append("  " + redact_keys(self.source_line.rstrip("\n")))
             parts.append("  " + " " * (self.pos.column - 1) + "^")
         if self.hint:
             parts.append(f"  hint: {self.hint}")

@@ -381,8 +381,8 @@ class Element:
 
     @read_handler("config")
     def _h_config(self) -> str:
-        """The element's configuration string."""
-        return self.config
+        """The element's configuration string (secrets redacted)."""
+        return self.unparse_config()
 
     @read_handler("ports")
     def _h_ports(self) -> str:
@@ -419,9 +419,15 @@ class Element:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or '(unnamed)'}>"
 
+    def unparse_config(self) -> str:
+        """The configuration string to show (flattened output, the ``config`` handler);
+        elements holding secrets override this to redact them."""
+        return self.config
+
     def unparse(self) -> str:
         """This element's declaration in the configuration language."""
-        cfg = f"({self.config})" if self.config.strip() else ""
+        config = self.unparse_config()
+        cfg = f"({config})" if config.strip() else ""
         return f"{self.name} :: {type(self).__name__}{cfg}"
 
     # documentation

@@ -7,6 +7,7 @@ processes rebuild their routers from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from routebricks.errors import Position
@@ -51,13 +52,15 @@ class Graph:
         """Equal elements (name, class, configuration) and the same set of connections."""
         return self.elements == other.elements and set(self.connections) == set(other.connections)
 
-    def unparse(self) -> str:
-        """The graph in the configuration language, one declaration or connection a line."""
+    def unparse(self, configs: Mapping[str, str] | None = None) -> str:
+        """The graph in the configuration language, one declaration or connection a line.
+
+        ``configs`` replaces elements' configuration strings (redacted secrets)."""
         lines = ["// flattened by routebricks"]
         for r in self.requirements:
             lines.append(f"require({r.kind} {r.value});")
         for d in self.elements.values():
-            cfg = d.config.strip()
+            cfg = (configs or {}).get(d.name, d.config).strip()
             lines.append(f"{d.name} :: {d.class_name}" + (f"({cfg});" if cfg else ";"))
         for c in self.connections:
             lines.append(f"{c.src} [{c.sport}] -> [{c.dport}] {c.dst};")

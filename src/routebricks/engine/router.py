@@ -341,7 +341,8 @@ class Router:
         ]
 
     def flat_config(self) -> str:
-        return self.graph.unparse()
+        """The flattened configuration, with secrets (keys) redacted by their elements."""
+        return self.graph.unparse({n: e.unparse_config() for n, e in self.elements.items()})
 
     # ------------------------------------------------------------------ handlers
     def read_handler(self, spec: str) -> str:

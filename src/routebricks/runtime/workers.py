@@ -262,7 +262,12 @@ class Supervisor:
 def default_workers(graph: Graph) -> int:
     """One per core when the configuration reads devices; one otherwise (a pcap or an
     InfiniteSource runs in one process)."""
-    if any(d.class_name in ("FromDevice",) for d in graph.elements.values()):
+    from routebricks.engine.registry import get_class
+
+    classes = [get_class(d.class_name) for d in graph.elements.values()]
+    if any(getattr(c, "SINGLE_PROCESS", False) for c in classes):
+        return 1  # e.g. an ESP SA: its sequence numbers live in one process
+    if any(d.class_name == "FromDevice" for d in graph.elements.values()):
         return len(os.sched_getaffinity(0))
     return 1
 

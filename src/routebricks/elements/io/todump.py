@@ -33,6 +33,7 @@ class ToDump(Element):
     See also: FromDump, Print
     """
 
+    SINGLE_PROCESS = True  # one file: not written by several workers at once
     port_count = "1/0-1"
     processing = "a/a"
     ARGS = (
