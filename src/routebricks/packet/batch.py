@@ -309,6 +309,15 @@ class PacketBatch:
         self.length = self.length + n
         self.headroom -= n
 
+    def prepend(self, header: np.ndarray) -> PacketBatch:
+        """The batch with the same ``header`` bytes (a uint8 array) in front of every packet:
+        this batch if it has the room, else a repacked copy."""
+        h = header.shape[0]
+        b = self.ensure_room(head=h)
+        b.off, b.length = _k.prepend(b.pool, b.off, b.length, header)
+        b.headroom -= h
+        return b
+
     def take_back(self, n: int) -> None:
         """Drop ``n`` bytes from the end of every packet (Click's ``take``)."""
         self.length = self.length - n

@@ -40,6 +40,46 @@ def _sum16(pool: np.ndarray, p: int, m: int) -> int:  # pragma: no cover - compi
     return s
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _w16(pool: np.ndarray, p: int) -> int:  # pragma: no cover - compiled
+    return (np.int64(pool[p]) << 8) | np.int64(pool[p + 1])
+
+
+@njit(cache=True, nogil=True)
+def dec_ttl(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndarray,
+            has_nh: bool, multicast: bool) -> tuple[np.ndarray, int]:  # pragma: no cover
+    """DecIPTTL in one pass: per packet 0 = TTL decremented with the checksum updated in place
+    (RFC 1624: HC' = ~(~HC + ~0x0100) = ~(~HC + 0xFEFF)) or a multicast packet left alone
+    (``multicast`` false), 1 = TTL expired, 2 = no IP header. Returns (status, number of
+    non-zero statuses)."""
+    n = off.shape[0]
+    status = np.zeros(n, np.int8)
+    bad = 0
+    for k in range(n):
+        p = off[k]
+        if has_nh and nh[k] >= 0:
+            p = nh[k]
+        if off[k] + length[k] - p < 20:
+            status[k] = 2
+            bad += 1
+            continue
+        if not multicast and (pool[p + 16] >> 4) == 0xE:
+            continue
+        ttl = pool[p + 8]
+        if ttl <= 1:
+            status[k] = 1
+            bad += 1
+            continue
+        pool[p + 8] = ttl - 1
+        s = ((~_w16(pool, p + 10)) & 0xFFFF) + 0xFEFF
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        c = (~s) & 0xFFFF
+        pool[p + 10] = c >> 8
+        pool[p + 11] = c & 0xFF
+    return status, bad
+
+
 @njit(cache=True, nogil=True)
 def _in_list(v: int, arr: np.ndarray) -> bool:  # pragma: no cover - compiled
     for i in range(arr.shape[0]):  # noqa: SIM110 - a plain loop for numba
@@ -57,40 +97,60 @@ def check_ip_headers(
     martians: bool,
     bad_src: np.ndarray,
     good_dst: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
     """CheckIPHeader's tests, in Click's order, for the header at ``pos[k]`` with
     ``avail[k]`` bytes from there to the packet end.
 
-    Returns (reason, ip_len): reason 0 for a good header, else a CHECK_* code; ip_len is the
-    total-length field (valid where reason is 0). A source is bad if it is in ``bad_src`` or,
+    Returns (reason, ip_len, dst, nbad): reason 0 for a good header, else a CHECK_* code;
+    ip_len is the total-length field and dst the destination address (valid where reason is
+    0); nbad counts the bad headers. A source is bad if it is in ``bad_src`` or,
     with ``martians``, in 0/8, 127/8, 224/4 or 255.255.255.255 -- unless the destination is
     in ``good_dst``.
     """
     n = pos.shape[0]
     reason = np.zeros(n, np.int8)
     iplen = np.zeros(n, np.int64)
+    dst_out = np.zeros(n, np.uint32)
+    nbad = 0
     for k in range(n):
         a = avail[k]
         if a < 20:
             reason[k] = CHECK_TINY
+            nbad += 1
             continue
         p = pos[k]
         vhl = pool[p]
         if (vhl >> 4) != 4:
             reason[k] = CHECK_VERSION
+            nbad += 1
             continue
         hlen = np.int64(vhl & 0xF) << 2
         if hlen < 20:
             reason[k] = CHECK_HLEN
+            nbad += 1
             continue
-        ln = (np.int64(pool[p + 2]) << 8) | np.int64(pool[p + 3])
+        ln = _w16(pool, p + 2)
         if ln > a or ln < hlen:
             reason[k] = CHECK_LEN
+            nbad += 1
             continue
         iplen[k] = ln
-        if checksum and _sum16(pool, p, hlen) != 0xFFFF:
-            reason[k] = CHECK_SUM
-            continue
+        dst = (_w16(pool, p + 16) << 16) | _w16(pool, p + 18)
+        dst_out[k] = dst
+        if checksum:
+            # The 20 fixed bytes unrolled (options, rare, in a loop): measured ~2x faster
+            # than the generic loop on the forwarding path.
+            s = (_w16(pool, p) + ln + _w16(pool, p + 4) + _w16(pool, p + 6)
+                 + _w16(pool, p + 8) + _w16(pool, p + 10) + _w16(pool, p + 12)
+                 + _w16(pool, p + 14) + _w16(pool, p + 16) + _w16(pool, p + 18))
+            for j in range(20, hlen, 2):
+                s += _w16(pool, p + j)
+            s = (s & 0xFFFF) + (s >> 16)
+            s = (s & 0xFFFF) + (s >> 16)
+            if s != 0xFFFF:
+                reason[k] = CHECK_SUM
+                nbad += 1
+                continue
         src = (
             (np.int64(pool[p + 12]) << 24)
             | (np.int64(pool[p + 13]) << 16)
@@ -101,16 +161,10 @@ def check_ip_headers(
         if martians and not bad:
             net = src >> 24
             bad = net == 0 or net == 127 or (net & 0xF0) == 0xE0 or src == 0xFFFFFFFF
-        if bad:
-            dst = (
-                (np.int64(pool[p + 16]) << 24)
-                | (np.int64(pool[p + 17]) << 16)
-                | (np.int64(pool[p + 18]) << 8)
-                | np.int64(pool[p + 19])
-            )
-            if not _in_list(dst, good_dst):
-                reason[k] = CHECK_SRC
-    return reason, iplen
+        if bad and not _in_list(dst, good_dst):
+            reason[k] = CHECK_SRC
+            nbad += 1
+    return reason, iplen, dst_out, nbad
 
 
 @njit(cache=True, nogil=True)

@@ -218,3 +218,20 @@ def inet_checksum(
             s = (s & 0xFFFF) + (s >> 16)
         r[k] = (~s) & 0xFFFF
     return r
+
+
+@njit(cache=True, nogil=True)
+def prepend(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
+            hdr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Write ``hdr`` in front of every packet (the room is there); returns the new
+    (off, length) columns. One pass instead of a scatter plus two column updates."""
+    n = off.shape[0]
+    h = hdr.shape[0]
+    new_off = np.empty(n, np.int64)
+    new_len = np.empty(n, np.int64)
+    for k in range(n):
+        p = off[k] - h
+        pool[p : p + h] = hdr
+        new_off[k] = p
+        new_len[k] = length[k] + h
+    return new_off, new_len

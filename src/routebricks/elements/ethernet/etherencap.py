@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from routebricks.engine.args import Arg, EtherAddress, UInt
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
@@ -60,14 +62,12 @@ class EtherEncap(Element):
 
     def _build_header(self) -> None:
         self.header = bytes(self.dst) + bytes(self.src) + self.ethertype.to_bytes(2, "big")
+        self._header = np.frombuffer(self.header, np.uint8).copy()
 
     def process(self, batch: PacketBatch) -> PacketBatch:
         if not len(batch):
             return batch
-        batch = batch.ensure_room(head=ETHER_HEADER_LEN)
-        batch.push_front(ETHER_HEADER_LEN)
-        batch.set_bytes(0, self.header)
-        return batch
+        return batch.prepend(self._header)
 
     @read_handler("src")
     def h_src(self) -> str:

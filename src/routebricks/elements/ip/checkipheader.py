@@ -145,12 +145,11 @@ class CheckIPHeader(Element):
         if not n:
             return batch
         pos = batch.off + self.offset
-        reason, iplen = _ik.check_ip_headers(
+        reason, iplen, dst, nbad = _ik.check_ip_headers(
             batch.pool, pos, batch.length - self.offset, self.checksum, True, self._bad, self._good
         )
-        bad = reason != 0
-        nbad = int(np.count_nonzero(bad))
         if nbad:
+            bad = reason != 0
             codes = reason[bad]
             self._failed(codes)
             reject(self, batch.select(bad), codes, REASONS)
@@ -160,9 +159,10 @@ class CheckIPHeader(Element):
             batch = batch.select(keep)
             pos = pos[keep]
             iplen = iplen[keep]
+            dst = dst[keep]
         batch.annos["nh"] = pos
         batch.length = iplen + self.offset
-        batch.annos["dst_ip"] = batch.u32_at(pos + 16)
+        batch.annos["dst_ip"] = dst
         return batch
 
     def _failed(self, codes: np.ndarray) -> None:

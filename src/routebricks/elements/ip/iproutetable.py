@@ -364,14 +364,19 @@ class IPRouteTable(Element):
                         f"{self.name} :: {type(self).__name__}: no route for "
                         f"{int_to_ip(int(dst[i]))}\n"
                     )
+        bounds_list = bounds.tolist()
+        grouped = None
         for p in range(nports):
-            a, b = int(bounds[p]), int(bounds[p + 1])
+            a, b = bounds_list[p], bounds_list[p + 1]
             if a == b:
                 continue
             if b - a == n:  # the whole batch goes one way: no copy at all
                 self.emit(p, batch)
                 return
-            self.emit(p, batch.select(order[a:b]))
+            if grouped is None:
+                # One gather into port order, then a view per port: 1 gather, not nports.
+                grouped = batch.select(order[: bounds_list[nports]])
+            self.emit(p, grouped.slice(a, b))
 
     # ------------------------------------------------------------------ handlers
     @read_handler("table")
