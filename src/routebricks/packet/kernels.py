@@ -231,7 +231,8 @@ def prepend(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
     new_len = np.empty(n, np.int64)
     for k in range(n):
         p = off[k] - h
-        pool[p : p + h] = hdr
+        for j in range(h):  # a byte loop: a slice copy per packet costs ~4x more here
+            pool[p + j] = hdr[j]
         new_off[k] = p
         new_len[k] = length[k] + h
     return new_off, new_len
