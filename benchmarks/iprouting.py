@@ -4,12 +4,12 @@ Prints, asserts nothing.  The router is built from Click configuration text:
 
     src :: FromDump(PCAP, BURST kp)     // preloaded into memory when the router initializes
       -> Strip(14)
-      -> CheckIPHeader(INTERFACES 10.0.0.1/24 .. 10.0.15.1/24)   // version, lengths,
+      -> CheckIPHeader(INTERFACES 10.0.0.1/24 .. 10.0.3.1/24)    // version, lengths,
                                                                  // checksum, bad sources
       -> rt :: DirectIPLookup(ROUTES f) or RadixIPLookup(ROUTES f);
     rt[p] -> DecIPTTL          // TTL-1, RFC 1624 incremental checksum update
           -> EtherEncap(0x0800, 02:00:00:00:pp:01, 02:00:00:00:pp:02)  // ARPQuerier's job
-          -> Discard;          // one chain per output port p = 0..15
+          -> Discard;          // one chain per output port p (--ports, default 4)
 
 That is the forwarding path of examples/iprouter.click minus what has nothing to do in a
 memory-to-memory run: the ARP/IP Classifier (every frame is IPv4), Paint/PaintTee/
@@ -19,7 +19,7 @@ error outputs are left unconnected, so failures would be counted drops), IPFragm
 frame exceeds the 1500-byte MTU) and ARPQuerier (EtherEncap with fixed addresses instead).
 
 Tables: the real 2008 Internet table (RouteViews via pyasn, ipasn_20080501_v12.dat.gz,
-port = origin AS % 16, bogus prefixes dropped), and a 1M-prefix routebricks.lookup
+port = origin AS % --ports, bogus prefixes dropped), and a 1M-prefix routebricks.lookup
 synthetic_table; both for DirectIPLookup (DIR-24-8) and RadixIPLookup (binary trie).
 Traffic: 64-byte frames, and a synthetic IMIX (7:4:1 of 64/594/1518-byte frames; a
 synthetic mix, not a trace), to random destinations -- by default uniform over each table's
@@ -57,7 +57,7 @@ from routebricks.lookup import Dir248Table, RadixTable, RouteArrays
 STRUCTURES = ("DirectIPLookup", "RadixIPLookup")
 MIXES = ("64", "imix")
 MIX_NAMES = {"64": "64B", "imix": "synthetic IMIX"}
-NPORTS = 16
+NPORTS = 4  # output ports; --ports
 
 
 def config(sources: dict[str, tuple[Path, int]], structure: str, routes: Path) -> str:
@@ -223,9 +223,14 @@ def main() -> None:
     ap.add_argument("--synthetic", type=int, default=1_000_000, help="synthetic table size")
     ap.add_argument("--dst", choices=("routed", "any"), default="routed",
                     help="destinations uniform over the routed space (default) or all IPv4")
+    ap.add_argument("--ports", type=int, default=4,
+                    help="output ports (default 4: the paper's server and "
+                    "examples/iprouter.click have four)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 100,000 packets, kp 256,4096, 2 runs per case")
     args = ap.parse_args()
+    global NPORTS
+    NPORTS = args.ports
     if args.quick:
         args.packets, args.kp, args.repeat = 100_000, "256,4096", 2
     args.repeat = max(1, args.repeat)
