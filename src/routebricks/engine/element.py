@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from routebricks.engine.args import Arg, ParsedArgs, parse_args, quote, unparse_value
+from routebricks.engine.args import Arg, ParsedArgs, parse_args, unparse_value
 from routebricks.errors import ConfigError, HandlerError, Position
 from routebricks.packet.batch import PacketBatch
 
@@ -199,6 +199,7 @@ class Element:
         self.input_modes: list[str] = []
         self.output_modes: list[str] = []
         self._py_edges: list[tuple[int, Element, int]] = []  # Python API connections
+        self._py_edges_in: list[tuple[Element, int, int]] = []
         self._configured = False
 
     @classmethod
@@ -494,10 +495,6 @@ class PortRef:
         else:
             raise TypeError(f"cannot connect {self.element!r} to {other!r}: not an element")
         self.element._py_edges.append((self.port, dst, dport))
-        dst._py_edges_in = getattr(dst, "_py_edges_in", [])
         dst._py_edges_in.append((self.element, self.port, dport))
         return dst
 
-
-def quote_config(s: str) -> str:
-    return quote(s)

@@ -96,7 +96,7 @@ class Router:
             seen[id(e)] = e
             order.append(e)
             todo.extend(dst for _, dst, _ in e._py_edges)
-            todo.extend(src for src, _, _ in getattr(e, "_py_edges_in", []))
+            todo.extend(src for src, _, _ in e._py_edges_in)
         counter = itertools.count(1)
         names: set[str] = {e.name for e in order if e.name}
         for e in order:

@@ -138,7 +138,7 @@ class PacketBatch:
             off,
             np.asarray(lengths, np.int64).copy(),
             headroom=headroom,
-            tailroom=tailroom + 0,
+            tailroom=tailroom,
         )
 
     # ------------------------------------------------------------------ basics
