@@ -250,8 +250,10 @@ class AddressSpec:
             return out.astype(np.uint32)
         base = np.asarray(self.values, np.int64)
         size = np.asarray(self.sizes, np.int64)
-        which = ((h & np.uint64(0xFFFF)) % np.uint64(len(base))).astype(np.int64)
-        within = ((h >> np.uint64(16)) % size[which].astype(np.uint64)).astype(np.int64)
+        # 32 bits choose the prefix (16 would reach only the first 65,536 of a large
+        # table), the other 32 the address inside it.
+        which = ((h >> np.uint64(32)) % np.uint64(len(base))).astype(np.int64)
+        within = ((h & np.uint64(0xFFFFFFFF)) % size[which].astype(np.uint64)).astype(np.int64)
         return (base[which] + within).astype(np.uint32)
 
     def __str__(self) -> str:
