@@ -29,7 +29,7 @@ def start(tmp_path: Path, config: str, *extra: str) -> tuple[subprocess.Popen[st
                           "-u", sock, *extra], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_socket(sock, timeout=60)
+        wait_for_socket(sock, timeout=180)
     except Exception:
         p.kill()
         _, err = p.communicate()
@@ -41,7 +41,7 @@ def stop(p: subprocess.Popen[str]) -> tuple[str, str]:
     if p.poll() is None:
         p.send_signal(signal.SIGINT)
     try:
-        return p.communicate(timeout=60)
+        return p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         p.kill()
         return p.communicate()
@@ -56,8 +56,9 @@ def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     try:
         yield sock, workers
     finally:
-        stop(p)
-    assert not Path(sock).exists()  # removed on exit
+        _, err = stop(p)
+    assert p.returncode == 0, err  # a clean stop on SIGINT ...
+    assert not Path(sock).exists()  # ... removes the socket
 
 
 def test_socket_is_owner_only(router: tuple[str, int]) -> None:

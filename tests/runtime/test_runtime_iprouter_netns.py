@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tcpcheck import CLIENT, SERVER
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "testbed.toml"
@@ -110,28 +111,6 @@ def test_ping_through_the_router_and_to_it(router: RunningRouter) -> None:
     assert "02:00:00:00:00:01" in neigh  # learned from our ARPResponder
 
 
-SERVER = textwrap.dedent("""
-    import hashlib, socket, sys
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", 5001)); s.listen(1)
-    print("ready", flush=True)
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        h.update(b); n += len(b)
-    c.sendall(h.hexdigest().encode()); c.close()
-    print(n, h.hexdigest(), flush=True)
-""")
-
-CLIENT = textwrap.dedent("""
-    import socket, sys
-    data = bytes.fromhex(sys.stdin.read().strip())
-    s = socket.create_connection(("10.0.3.2", 5001), timeout=60)
-    s.sendall(data); s.shutdown(socket.SHUT_WR)
-    print(s.recv(100).decode(), flush=True)
-""")
 
 
 def test_tcp_transfer_with_checked_content(router: RunningRouter) -> None:
@@ -142,7 +121,7 @@ def test_tcp_transfer_with_checked_content(router: RunningRouter) -> None:
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "ready"
-        client = tb.run("a", [sys.executable, "-c", CLIENT], input=data.hex(),  # type: ignore[attr-defined]
+        client = tb.run("a", [sys.executable, "-c", CLIENT, "10.0.3.2"], input=data.hex(),  # type: ignore[attr-defined]
                         capture_output=True, text=True, timeout=120)
         assert client.returncode == 0, client.stderr
         assert client.stdout.strip() == hashlib.sha256(data).hexdigest()

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tcpcheck import CLIENT, SERVER
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "ipsec-testbed.toml"
@@ -160,28 +161,6 @@ def test_ping_through_the_tunnel(tunnel: Tunnel) -> None:
         assert f"alg={tunnel.alg}" in sa and "key=<redacted>" in sa and "0x7e57" not in sa
 
 
-SERVER = textwrap.dedent("""
-    import hashlib, socket
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", 5001)); s.listen(1)
-    print("ready", flush=True)
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        h.update(b); n += len(b)
-    c.sendall(h.hexdigest().encode()); c.close()
-    print(n, h.hexdigest(), flush=True)
-""")
-
-CLIENT = textwrap.dedent("""
-    import socket, sys
-    data = bytes.fromhex(sys.stdin.read().strip())
-    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
-    s.sendall(data); s.shutdown(socket.SHUT_WR)
-    print(s.recv(100).decode(), flush=True)
-""")
 
 
 @pytest.mark.parametrize("src, dst, dst_ip, size", [("a", "b", "10.2.0.2", 3 << 20),

@@ -21,11 +21,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tcpcheck import CLIENT, SERVER
 
 from routebricks.ipsec import ALG_CBC, ALG_GCM, SecurityAssociation, format_sa_file
 
@@ -295,28 +295,6 @@ def test_ping_through_a_kernel_esp_endpoint(kernel_tunnel: KernelTunnel) -> None
     assert counts.get(SPI_OUT, 0) >= 5 and counts.get(SPI_IN, 0) >= 5, counts
 
 
-SERVER = textwrap.dedent("""
-    import hashlib, socket
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", 5001)); s.listen(1)
-    print("ready", flush=True)
-    c, _ = s.accept(); h = hashlib.sha256(); n = 0
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        h.update(b); n += len(b)
-    c.sendall(h.hexdigest().encode()); c.close()
-    print(n, h.hexdigest(), flush=True)
-""")
-
-CLIENT = textwrap.dedent("""
-    import socket, sys
-    data = bytes.fromhex(sys.stdin.read().strip())
-    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
-    s.sendall(data); s.shutdown(socket.SHUT_WR)
-    print(s.recv(100).decode(), flush=True)
-""")
 
 
 @pytest.mark.parametrize("src, dst, dst_ip", [("a", "b", "10.2.0.2"), ("b", "a", "10.1.0.2")])

@@ -1,0 +1,28 @@
+"""A TCP transfer whose content is checked, for the namespace tests: SERVER receives until
+the client closes and answers with the SHA-256 of what it got; CLIENT sends stdin's bytes
+(hex) to argv[1] and prints the server's answer."""
+
+import textwrap
+
+SERVER = textwrap.dedent("""
+    import hashlib, socket
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 5001)); s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept(); h = hashlib.sha256(); n = 0
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b); n += len(b)
+    c.sendall(h.hexdigest().encode()); c.close()
+    print(n, h.hexdigest(), flush=True)
+""")
+
+CLIENT = textwrap.dedent("""
+    import socket, sys
+    data = bytes.fromhex(sys.stdin.read().strip())
+    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    print(s.recv(100).decode(), flush=True)
+""")
