@@ -50,6 +50,17 @@ def _load_graph(
     return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
 
 
+def _write_flat(text: str, output: str) -> None:
+    """-o: the flattened configuration to a file, or to stdout for '-'."""
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as e:
+        raise RouteBricksError(f"cannot write {output!r}: {e.strerror}") from None
+
+
 def _split_defines(args: tuple[str, ...]) -> tuple[str | None, dict[str, str]]:
     config = None
     defines: dict[str, str] = {}
@@ -213,11 +224,7 @@ def run(
         if kp is not None:
             router.kp = kp
         if output:
-            text = router.flat_config()
-            if output == "-":
-                sys.stdout.write(text)
-            else:
-                Path(output).write_text(text)
+            _write_flat(router.flat_config(), output)
         nworkers = workers or default_workers(graph)
         check_multiworker(router, nworkers)
         if nworkers > 1:
@@ -383,15 +390,11 @@ def check(
         config, defines = _split_defines(args)
         graph = _load_graph(config, file, expr, defines, loads)
         router = Router(graph)
+        if output:
+            _write_flat(router.flat_config(), output)
     except RouteBricksError as e:
         _fail(e)
         return
-    if output:
-        text = router.flat_config()
-        if output == "-":
-            sys.stdout.write(text)
-        else:
-            Path(output).write_text(text)
     click.echo(
         f"ok: {len(router.elements)} elements, {len(router.connections)} connections", err=True
     )
