@@ -24,7 +24,48 @@ def parse_ethertype(text: str) -> int:
     return v
 
 
-class EtherEncap(Element):
+class EtherAddresses(Element):
+    """Base of elements that write Ethernet source and destination addresses: their ``src``
+    and ``dst`` handlers (subclasses rebuild their header in ``_build_header``).
+
+    Ports: as the subclass.
+    Arguments: SRC, DST (Ethernet addresses), as the subclass.
+    Behaviour: none of its own.
+    Handlers:
+        src, dst (read/write): the addresses.
+    Example:
+        see EtherEncap, EtherRewrite
+    """
+
+    ABSTRACT = True
+
+    def _build_header(self) -> None:
+        raise NotImplementedError
+
+    @read_handler("src")
+    def h_src(self) -> str:
+        """The source address."""
+        return unparse_ether(self.src)
+
+    @write_handler("src")
+    def h_set_src(self, v: str) -> None:
+        """Set the source address."""
+        self.src = EtherAddress.parse(v)
+        self._build_header()
+
+    @read_handler("dst")
+    def h_dst(self) -> str:
+        """The destination address."""
+        return unparse_ether(self.dst)
+
+    @write_handler("dst")
+    def h_set_dst(self, v: str) -> None:
+        """Set the destination address."""
+        self.dst = EtherAddress.parse(v)
+        self._build_header()
+
+
+class EtherEncap(EtherAddresses):
     """Prepends an Ethernet header (destination, source, type) to every packet.
 
     Ports: 1 input, 1 output (agnostic).
@@ -68,28 +109,6 @@ class EtherEncap(Element):
         if not len(batch):
             return batch
         return batch.prepend(self._header)
-
-    @read_handler("src")
-    def h_src(self) -> str:
-        """The source address."""
-        return unparse_ether(self.src)
-
-    @write_handler("src")
-    def h_set_src(self, v: str) -> None:
-        """Set the source address."""
-        self.src = EtherAddress.parse(v)
-        self._build_header()
-
-    @read_handler("dst")
-    def h_dst(self) -> str:
-        """The destination address."""
-        return unparse_ether(self.dst)
-
-    @write_handler("dst")
-    def h_set_dst(self, v: str) -> None:
-        """Set the destination address."""
-        self.dst = EtherAddress.parse(v)
-        self._build_header()
 
     @read_handler("ethertype")
     def h_ethertype(self) -> int:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from routebricks.elements.ethernet.etherencap import ETHER_HEADER_LEN, unparse_ether
+from routebricks.elements.ethernet.etherencap import ETHER_HEADER_LEN, EtherAddresses
 from routebricks.engine.args import Arg, EtherAddress
-from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 
 
-class EtherRewrite(Element):
+class EtherRewrite(EtherAddresses):
     """Overwrites the source and destination addresses of every packet's Ethernet header.
 
     Ports: 1 input, 1 output (agnostic).
@@ -35,9 +34,9 @@ class EtherRewrite(Element):
     )
 
     def configure(self) -> None:
-        self._build()
+        self._build_header()
 
-    def _build(self) -> None:
+    def _build_header(self) -> None:
         self.addresses = bytes(self.dst) + bytes(self.src)
 
     def process(self, batch: PacketBatch) -> PacketBatch:
@@ -45,25 +44,3 @@ class EtherRewrite(Element):
         if len(batch):
             batch.set_bytes(0, self.addresses)
         return batch
-
-    @read_handler("src")
-    def h_src(self) -> str:
-        """The source address."""
-        return unparse_ether(self.src)
-
-    @write_handler("src")
-    def h_set_src(self, v: str) -> None:
-        """Set the source address."""
-        self.src = EtherAddress.parse(v)
-        self._build()
-
-    @read_handler("dst")
-    def h_dst(self) -> str:
-        """The destination address."""
-        return unparse_ether(self.dst)
-
-    @write_handler("dst")
-    def h_set_dst(self, v: str) -> None:
-        """Set the destination address."""
-        self.dst = EtherAddress.parse(v)
-        self._build()
