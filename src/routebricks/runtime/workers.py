@@ -47,10 +47,16 @@ class PipeEndpoint:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.exit = False  # the supervisor is shutting down: stop, answer nothing more
 
     def poll(self, router: Router) -> None:
         while self.conn.poll():
-            kind, spec, value = self.conn.recv()
+            msg = self.conn.recv()
+            if msg[0] == "exit":
+                self.exit = True
+                router.request_stop("supervisor exit", force=True)
+                return
+            kind, spec, value = msg
             self.conn.send(serve_request(router, "read" if kind == "read_each" else kind,
                                          spec, value))
 
@@ -97,6 +103,10 @@ def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerO
     if opts.limit is not None:
         limit = opts.limit // n + (1 if wid < opts.limit % n else 0)
     reason = router.run(limit=limit, time_limit=opts.time_limit)
+    endpoint = router.control
+    if endpoint.exit:
+        router.cleanup()
+        return
     conn.send(("done", reason, bool(router.sources)))
     # Keep answering handler reads (final counters) until the supervisor says exit.
     while True:
@@ -205,7 +215,7 @@ class Supervisor:
                         for wid, c in enumerate(self.conns):
                             if wid not in self.done:
                                 self._send_stop(c)
-                    self._drain(lock, timeout=5.0)
+                    self._drain(lock, timeout=30.0)  # a loaded machine stops slowly
                     break
                 with lock:
                     ready = wait([c for w, c in enumerate(self.conns) if w not in self.done],
@@ -253,7 +263,7 @@ class Supervisor:
             with contextlib.suppress(BrokenPipeError, OSError):
                 c.send(("exit",))
         for p in self.procs:
-            p.join(timeout=5)
+            p.join(timeout=15)
             if p.is_alive():
                 p.kill()
                 p.join(timeout=5)
