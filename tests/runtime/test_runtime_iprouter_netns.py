@@ -5,7 +5,6 @@ interfaces (ARP included), with one and with two workers."""
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import signal
 import subprocess
@@ -15,28 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tcpcheck import CLIENT, SERVER
+from nstest import CLIENT, SERVER, can_make_namespaces, netns_list
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "testbed.toml"
 CONFIG = REPO / "examples" / "iprouter.click"
 
 
-def _can_make_namespaces() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    try:
-        from pyroute2 import netns
-
-        name = f"rbprobe{secrets.token_hex(3)}"
-        netns.create(name)
-        netns.remove(name)
-    except Exception as e:  # noqa: BLE001 - any failure means: cannot test here
-        return f"cannot create network namespaces: {e}"
-    return None
 
 
-SKIP = _can_make_namespaces()
+SKIP = can_make_namespaces()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
 
 
@@ -85,13 +72,9 @@ def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRo
                 proc.kill()
                 proc.communicate(timeout=30)
         tb.down()
-    assert not any(n.startswith(tb.prefix) for n in _netns_list())
+    assert not any(n.startswith(tb.prefix) for n in netns_list())
 
 
-def _netns_list() -> list[str]:
-    from pyroute2 import netns
-
-    return netns.listnetns()
 
 
 def ping(tb: object, host: str, dst: str, count: int = 3) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tcpcheck import CLIENT, SERVER
+from nstest import CLIENT, SERVER, can_make_namespaces, netns_list
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "ipsec-testbed.toml"
@@ -31,28 +31,12 @@ EAST = {"LAN_IP": "10.2.0.1", "LAN_NET": "10.2.0.0/24", "LAN_MAC": "02:00:00:02:
         "WAN_IP": "192.0.2.2", "WAN_MAC": "02:00:00:02:01:01"}
 
 
-def _can_make_namespaces() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    try:
-        from pyroute2 import netns
-
-        name = f"rbprobe{secrets.token_hex(3)}"
-        netns.create(name)
-        netns.remove(name)
-    except Exception as e:  # noqa: BLE001 - any failure means: cannot test here
-        return f"cannot create network namespaces: {e}"
-    return None
 
 
-SKIP = _can_make_namespaces()
+SKIP = can_make_namespaces()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
 
 
-def _netns_list() -> list[str]:
-    from pyroute2 import netns
-
-    return netns.listnetns()
 
 
 def cbc_sa_file(path: Path) -> Path:
@@ -134,7 +118,7 @@ def tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         tb.down()
         for gw, err in logs.items():  # nothing either gateway printed shows a key
             assert "key=0x" not in err and "KEY 0x" not in err, gw
-    assert not any(n.startswith(tb.prefix) for n in _netns_list())
+    assert not any(n.startswith(tb.prefix) for n in netns_list())
 
 
 def ping(t: Tunnel, host: str, dst: str, count: int = 3) -> subprocess.CompletedProcess[str]:

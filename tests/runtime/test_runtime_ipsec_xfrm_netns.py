@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tcpcheck import CLIENT, SERVER
+from nstest import CLIENT, SERVER
 
 from routebricks.ipsec import ALG_CBC, ALG_GCM, SecurityAssociation, format_sa_file
 

@@ -1,0 +1,52 @@
+"""Shared pieces of the namespace tests: whether namespaces can be made here, the
+namespaces that exist, and a TCP transfer whose content is checked (SERVER receives until
+the client closes and answers with the SHA-256 of what it got; CLIENT sends stdin's bytes
+(hex) to argv[1] and prints the server's answer)."""
+
+import os
+import secrets
+import textwrap
+
+
+def can_make_namespaces() -> str | None:
+    """None if this process can create network namespaces, else why not (a skip reason)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    try:
+        from pyroute2 import netns
+
+        name = f"rbprobe{secrets.token_hex(3)}"
+        netns.create(name)
+        netns.remove(name)
+    except Exception as e:  # noqa: BLE001 - any failure means: cannot test here
+        return f"cannot create network namespaces: {e}"
+    return None
+
+
+def netns_list() -> list[str]:
+    from pyroute2 import netns
+
+    return netns.listnetns()
+
+SERVER = textwrap.dedent("""
+    import hashlib, socket
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 5001)); s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept(); h = hashlib.sha256(); n = 0
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b); n += len(b)
+    c.sendall(h.hexdigest().encode()); c.close()
+    print(n, h.hexdigest(), flush=True)
+""")
+
+CLIENT = textwrap.dedent("""
+    import socket, sys
+    data = bytes.fromhex(sys.stdin.read().strip())
+    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    print(s.recv(100).decode(), flush=True)
+""")
