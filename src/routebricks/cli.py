@@ -173,6 +173,15 @@ def main() -> None:
 )
 @click.option("--no-pin", is_flag=True, help="Do not pin workers to cores.")
 @click.option(
+    "--spin",
+    type=click.FloatRange(0),
+    default=None,
+    metavar="MS",
+    help="Keep polling this many milliseconds after the last packet before sleeping "
+    "(0: sleep at once, lowest CPU use; polling keeps a core that may wake late from "
+    "losing packets while it sleeps) [default: 20].",
+)
+@click.option(
     "--no-profile",
     is_flag=True,
     help="With -u, do not time elements (saves two clock reads per element call; "
@@ -199,6 +208,7 @@ def run(
     workers: int | None,
     socket_path: str | None,
     no_pin: bool,
+    spin: float | None,
     no_profile: bool,
     netns: str | None,
 ) -> None:
@@ -223,6 +233,8 @@ def run(
         router = Router(graph, profile=profile)  # checks everything before packets move
         if kp is not None:
             router.kp = kp
+        if spin is not None:
+            router.idle_spin = spin / 1000  # workers inherit it with the router
         if output:
             _write_flat(router.flat_config(), output)
         nworkers = workers or default_workers(graph)

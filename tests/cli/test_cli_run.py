@@ -118,6 +118,23 @@ def test_limit_time_and_kp() -> None:
     assert "time limit" in res.stderr
 
 
+def test_spin_sets_how_long_an_idle_router_polls() -> None:
+    # A paused source keeps the router running with nothing to do: with --spin 0 it sleeps
+    # at once; with a long --spin it polls (one core busy) until the time limit.
+    import resource
+
+    def cpu_of(spin: str) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rb("run", "-e", "InfiniteSource(ACTIVE false) -> Discard", "--spin", spin,
+           "--time", "1", check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+    assert cpu_of("60000") - cpu_of("0") > 0.4
+    bad = rb("run", "-e", "InfiniteSource -> Discard", "--spin", "-1")
+    assert bad.returncode == 2 and "--spin" in bad.stderr
+
+
 def test_driver_manager_prints_and_stops() -> None:
     res = rb("run", "-e", "s :: InfiniteSource(LIMIT 500, STOP true) -> c :: Counter -> Discard;"
              "DriverManager(wait_stop, print c.count, read c.count, stop)", check=True)

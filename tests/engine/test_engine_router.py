@@ -3,11 +3,16 @@ and the Python API building the same graph as the configuration language."""
 
 from __future__ import annotations
 
+import gc
+import os
+import time
+
 import numpy as np
 import pytest
 
 from routebricks import Element, PacketBatch, Router
 from routebricks.engine.router import parse_text
+from routebricks.engine.source import Source
 from routebricks.errors import ConfigError, HandlerError
 
 
@@ -188,3 +193,65 @@ def test_read_handlers_with_a_parameter() -> None:
         r.read_handler("rt.lookup nonsense")
     with pytest.raises(HandlerError, match="takes no parameter"):
         r.read_handler("s.count 3")
+
+
+class QuietDevice(Source):
+    """A device that receives one batch on its first poll, then nothing (test element).
+
+    Ports: no inputs, 1 push output.
+    Arguments: none.
+    Behaviour: records the time of every poll; offers a file descriptor that never becomes
+        readable, as an idle device's socket.
+    Handlers: none.
+    Example: QuietDevice -> Discard
+    """
+
+    ARGS = Source.SOURCE_ARGS
+
+    def configure(self) -> None:
+        super().configure()
+        self.polls: list[float] = []
+        self._rfd, self._wfd = os.pipe()
+
+    def cleanup(self) -> None:
+        os.close(self._rfd)
+        os.close(self._wfd)
+
+    def poll_fd(self) -> int:
+        return self._rfd
+
+    def run_task(self) -> bool:
+        self.polls.append(time.monotonic())
+        return len(self.polls) == 1
+
+
+@pytest.mark.parametrize("spin", [0.0, 0.1])
+def test_an_idle_router_keeps_polling_for_idle_spin_then_sleeps(spin: float) -> None:
+    # Polling on after the last packet keeps a core that may wake late (a virtual CPU) from
+    # letting its rings fill; after idle_spin the router sleeps on the devices' sockets.
+    r = build("d :: QuietDevice -> Discard")
+    r.idle_spin = spin
+    r.run(time_limit=0.3)
+    polls = np.array(r.elements["d"].polls) - r.elements["d"].polls[0]
+    early = int(((polls > 0) & (polls < 0.08)).sum())
+    late = int(((polls > 0.15) & (polls < 0.28)).sum())
+    assert late <= 140  # asleep: at most about one poll per millisecond
+    if spin:
+        assert early > 400  # polling without sleeping
+    else:
+        assert early <= 100  # asleep from the start
+
+
+def test_run_freezes_what_configuring_made_out_of_the_collector() -> None:
+    # A full collection would walk every object the configuration made (~20 ms): a pause
+    # long enough to overflow a receive ring. run() freezes them (gc.freeze).
+    gc.unfreeze()
+    try:
+        r = build("InfiniteSource(LIMIT 10) -> c :: Counter -> Discard")
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(r.elements["c"]) in tracked
+        r.run()
+        assert id(r.elements["c"]) not in {id(o) for o in gc.get_objects()}
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
