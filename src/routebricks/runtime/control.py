@@ -107,9 +107,9 @@ _SUMMED = re.compile(r"(^|_)(count|drops|packets|calls|bytes|rate|queries|respon
 
 
 def combine(spec: str, replies: Sequence[Reply]) -> Reply:
-    spec = spec.split(" ", 1)[0]
     """One answer from every worker's answer to a read: counters summed, drop tables
     (``count<TAB>reason`` lines) merged, other values from worker 0."""
+    spec = spec.split(" ", 1)[0]
     bad = [r for r in replies if not r.ok]
     if bad:
         return bad[0]
