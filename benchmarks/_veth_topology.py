@@ -157,6 +157,29 @@ def set_rps(ns: str, ifname: str, cpus: set[int]) -> bool:
     return r.returncode == 0 and int(r.stdout.strip().replace(",", "") or "0", 16) == mask
 
 
+def drop_at_ingress(ns: str, ifname: str) -> bool:
+    """Make ``ifname`` (in namespace ``ns``) a pure traffic sink: an nftables netdev ingress
+    chain drops every frame after the packet taps (so a sink's packet socket still counts
+    it) and before the host's IP stack. On veth the receiver's stack runs inside the
+    *sender's* transmit call, so without this a router measured on veth also pays for the
+    receiving host's route lookup and ICMP rate limiter on every frame -- work a router
+    behind a real link never does. Returns False when nft is missing (Debian: nftables)."""
+    nft = shutil.which("nft")
+    ip = shutil.which("ip")
+    if nft is None or ip is None:
+        return False
+    rules = (
+        "table netdev rb_sink {\n"
+        "  chain ingress {\n"
+        f'    type filter hook ingress device "{ifname}" priority 0; policy drop;\n'
+        "  }\n"
+        "}\n"
+    )
+    r = subprocess.run([ip, "netns", "exec", ns, nft, "-f", "-"], input=rules,
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode == 0
+
+
 # --------------------------------------------------------------------------
 # CPU time (what each party used during a trial)
 # --------------------------------------------------------------------------

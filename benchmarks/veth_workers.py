@@ -33,13 +33,13 @@ from routebricks.cluster.testbed import Testbed
 from routebricks.runtime.control import ControlClient, wait_for_socket
 
 MINIMAL = f"""
-fd :: FromDevice(eth0, ACTIVE false, BLOCKS 256)
+fd :: FromDevice(eth0, ACTIVE false, TIMEOUT 4, BLOCKS 512)
     -> EtherRewrite(SRC {topo.ROUTER_MAC1}, DST {topo.RECEIVER_MAC})
     -> c :: Counter -> td :: ToDevice(eth1);
 """
 
 ROUTING = f"""
-fd :: FromDevice(eth0, ACTIVE false, BLOCKS 256)
+fd :: FromDevice(eth0, ACTIVE false, TIMEOUT 4, BLOCKS 512)
     -> Strip(14) -> CheckIPHeader -> rt :: DirectIPLookup(ROUTES {{routes}}, 0.0.0.0/0 0)
     -> DecIPTTL -> EtherEncap(0x0800, {topo.ROUTER_MAC1}, {topo.RECEIVER_MAC})
     -> c :: Counter -> td :: ToDevice(eth1);
@@ -96,12 +96,15 @@ def run_case(tb: Testbed, config: Path, workers: int, kp: int, n: int, flows: in
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--packets", type=int, default=100_000)
+    ap.add_argument("--packets", type=int, default=300_000)
     ap.add_argument("--flows", type=int, default=4096,
                     help="UDP flows (the fanout hash spreads flows, not packets)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7, help="rounds (1 and 2 workers each)")
     ap.add_argument("--kp", type=int, default=256)
     ap.add_argument("--routes", action="store_true", help="IP routing with the real table")
+    ap.add_argument("--receiver-drops", action="store_true",
+                    help="drop every frame at the receiver's ingress (nftables) instead of "
+                    "letting its IP stack take it: see _veth_topology.drop_at_ingress")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -120,21 +123,33 @@ def main() -> None:
         tb = Testbed(topo.three_node_spec(kernel=False))
         try:
             tb.up()
+            sink = "the receiver's IP stack takes every frame"
+            if args.receiver_drops:
+                if not topo.drop_at_ingress(tb.ns("d"), "eth0"):
+                    raise SystemExit("--receiver-drops needs nft (Debian: apt install nftables)")
+                sink = "the receiver drops every frame at ingress"
             print(f"draining a backlog of {args.packets:,} 64-byte frames ({args.flows} flows), "
                   f"kp {args.kp}, {'IP routing, 270K routes' if args.routes else 'minimal'}"
-                  f" forwarding; best of {args.repeat}")
+                  f" forwarding; {sink}; best of {args.repeat}")
             print(f"{'workers':>7} {'Mpps':>7} {'forwarded':>10} {'ring drops':>10} "
                   f"{'vs 1 worker':>11}  {'split':>9}  all runs (Mpps)")
-            base = None
+            # 1 and 2 workers take turns, so a slow spell of the (shared, virtual) machine
+            # hits both alike; noise only ever slows a run down, hence the best of each.
+            runs: dict[int, list[tuple[float, int, int, list[int]]]] = {1: [], 2: []}
+            for i in range(args.repeat):
+                for workers in (1, 2):
+                    runs[workers].append(run_case(tb, config, workers, args.kp, args.packets,
+                                                  args.flows, dst, tmp / f"s{workers}{i}.sock"))
+            base = max(runs[1])[0]
             for workers in (1, 2):
-                runs = [run_case(tb, config, workers, args.kp, args.packets, args.flows, dst,
-                                 tmp / f"s{workers}{i}.sock") for i in range(args.repeat)]
-                best = max(runs)
-                base = base or best[0]
+                best = max(runs[workers])
                 split = "/".join(f"{100 * x / max(sum(best[3]), 1):.0f}" for x in best[3])
                 print(f"{workers:>7} {best[0]:>7.3f} {best[1]:>10,} {best[2]:>10,} "
                       f"{best[0] / base:>10.2f}x  {split:>9}  "
-                      f"{' '.join(f'{r[0]:.3f}' for r in runs)}")
+                      f"{' '.join(f'{r[0]:.3f}' for r in runs[workers])}")
+            pairs = sorted(b[0] / a[0] for a, b in zip(runs[1], runs[2], strict=True))
+            print(f"2 / 1 worker, run by run: {' '.join(f'{x:.2f}' for x in pairs)} "
+                  f"(median {pairs[len(pairs) // 2]:.2f})")
         finally:
             tb.down()
 

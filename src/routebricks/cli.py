@@ -222,7 +222,12 @@ def run(
       routebricks run examples/iprouter.click --workers 2 -u /tmp/rb.sock
     """
     from routebricks.engine.router import Router
-    from routebricks.runtime.workers import check_multiworker, default_workers
+    from routebricks.runtime.workers import (
+        check_multiworker,
+        default_workers,
+        pin_worker,
+        reads_devices,
+    )
 
     profile = stats or (socket_path is not None and not no_profile)
     if netns:
@@ -243,6 +248,10 @@ def run(
             _run_workers(graph, nworkers, router, quit_, handlers, kp, limit, time_limit,
                          stats, socket_path, no_pin)
             return
+        if not no_pin and not quit_ and reads_devices(graph):
+            # One worker, in this process: pinned like worker 0 of many, so the scheduler
+            # does not move it (and its cache) between cores while it polls.
+            pin_worker(0)
         router.initialize()
     except RouteBricksError as e:
         _fail(e)

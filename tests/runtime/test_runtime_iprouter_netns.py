@@ -5,6 +5,8 @@ interfaces (ARP included), with one and with two workers."""
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import secrets
 import signal
 import subprocess
@@ -176,3 +178,51 @@ def test_route_added_through_handler_is_used_by_every_worker(router: RunningRout
     counts = [int(line.split(": ")[1]) for line in each.strip().splitlines()]
     assert len(counts) == int(router.proc.args[router.proc.args.index("--workers") + 1])  # type: ignore[union-attr]
     assert sum(counts) >= n
+
+
+def test_each_worker_is_pinned_to_its_own_core(router: RunningRouter) -> None:
+    # The paper's rule, each queue one core: worker i runs on the i-th core only (one
+    # worker, in the router's own process, on the first).
+    n = int(router.proc.args[router.proc.args.index("--workers") + 1])  # type: ignore[union-attr]
+    cpus = sorted(os.sched_getaffinity(0))
+    lines = router.handler("read", "--each", "placement").strip().splitlines()
+    assert len(lines) == n
+    pids = set()
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r"worker (\d+): pid (\d+) on cpus ([\d,]+)", line)
+        assert m is not None and int(m[1]) == i, line
+        assert m[3] == str(cpus[i % len(cpus)]), line
+        pids.add(m[2])
+    assert len(pids) == n  # one process per worker
+
+
+def test_no_pin_leaves_the_worker_on_every_core(tmp_path: Path) -> None:
+    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.runtime.control import wait_for_socket
+
+    tb = Testbed(TestbedSpec.from_toml(TESTBED))
+    sock = str(tmp_path / "rb.sock")
+    proc = None
+    try:
+        tb.up()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "routebricks.cli", "run", "-e",
+             "FromDevice(eth0) -> Discard", "--netns", tb.ns("r"), "-u", sock,
+             "--workers", "1", "--no-pin", "--time", "120"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_socket(sock, timeout=120)
+        res = subprocess.run([sys.executable, "-m", "routebricks.cli", "handler", "read",
+                              "placement", "-u", sock], capture_output=True, text=True,
+                             timeout=60)
+        cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        assert res.stdout.strip() == f"pid {proc.pid} on cpus {cpus}", res.stderr
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate(timeout=30)
+        tb.down()
+    assert not any(n.startswith(tb.prefix) for n in netns_list())

@@ -379,6 +379,7 @@ class Router:
             "config": lambda: self.flat_config(),
             "flatconfig": lambda: self.flat_config(),
             "stats": lambda: __import__("json").dumps(self.stats_rows()),
+            "placement": self._placement,
             "requirements": lambda: "\n".join(
                 f"{r.kind} {r.value}" for r in self.graph.requirements
             ),
@@ -389,6 +390,11 @@ class Router:
                 f"no global handler {name!r} (global read handlers: " + ", ".join(table) + ")"
             )
         return f()
+
+    def _placement(self) -> str:
+        """This process and the cores it may run on: ``pid 1234 on cpus 0``."""
+        cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+        return f"pid {os.getpid()} on cpus {cpus}"
 
     # ------------------------------------------------------------------ driving
     def take(self, n: int) -> int:

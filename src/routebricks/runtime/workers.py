@@ -62,6 +62,20 @@ class PipeEndpoint:
                                          spec, value))
 
 
+def pin_worker(wid: int) -> int:
+    """Pin the calling process to the core of worker ``wid`` (the ``wid``-th core it may
+    use, wrapping around); returns that core."""
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[wid % len(cpus)]
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def reads_devices(graph: Graph) -> bool:
+    """Whether the configuration receives from network devices."""
+    return any(d.class_name == "FromDevice" for d in graph.elements.values())
+
+
 def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
     """The worker that runs element ``e``'s task: None for every worker (devices)."""
     if e.name in placement:
@@ -76,8 +90,7 @@ def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerO
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if opts.pin:
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[wid % len(cpus)]})
+        pin_worker(wid)
     try:
         # The supervisor's configured router, inherited through fork: large read-mostly
         # state built while configuring (route tables) stays in pages shared copy-on-write
@@ -281,7 +294,7 @@ def default_workers(graph: Graph) -> int:
     classes = [get_class(d.class_name) for d in graph.elements.values()]
     if any(getattr(c, "SINGLE_PROCESS", False) for c in classes):
         return 1  # e.g. an ESP SA: its sequence numbers live in one process
-    if any(d.class_name == "FromDevice" for d in graph.elements.values()):
+    if reads_devices(graph):
         return len(os.sched_getaffinity(0))
     return 1
 
