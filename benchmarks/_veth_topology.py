@@ -340,9 +340,17 @@ def destinations(net: np.ndarray, length: np.ndarray, n: int, seed: int = 1) -> 
     return (net[which].astype(np.int64) + within).tolist()
 
 
-def click_config(kind: str, method: str, routes: Path | None = None) -> str:
+def click_config(kind: str, method: str, routes: Path | None = None,
+                 kernel_filter: bool = True) -> str:
     """(b) ``minimal``: FromDevice -> EtherRewrite -> ToDevice; (c) ``iproute``: the IP
-    routing path with a DIR-24-8 lookup of ``routes``."""
+    routing path with a DIR-24-8 lookup of ``routes``. ``kernel_filter``: with
+    KernelFilter, so the router namespace's own kernel does not also handle every frame (on
+    veth that work lands on the sender's core)."""
+    kf = "KernelFilter(drop dev eth0, drop dev eth1);\n" if kernel_filter else ""
+    return kf + _click_path(kind, method, routes)
+
+
+def _click_path(kind: str, method: str, routes: Path | None) -> str:
     rx = f"rx :: FromDevice(eth0, METHOD {method})"
     tx = "tx :: ToDevice(eth1)"
     if kind == "minimal":

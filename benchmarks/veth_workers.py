@@ -9,7 +9,9 @@ workers forward the backlog to the receiver. Each worker's Counter (just before 
 times its own first and last batch, so the rate is measured inside the router, not by
 polling it: all frames forwarded / the longest worker's busy time (a worker that got more
 of the flows than the other makes the pair slower, as it would under live traffic).
-Nothing else runs meanwhile, so each worker has a core. Prints, asserts nothing.
+Nothing else runs meanwhile, so each worker has a core. The router starts with
+KernelFilter (so needs nft, Debian's nftables), as a Click user-level router does. Prints,
+asserts nothing.
 
     python benchmarks/veth_workers.py [--packets 100000] [--repeat 3] [--kp 256] [--routes]
         [--flows 4096]
@@ -33,12 +35,14 @@ from routebricks.cluster.testbed import Testbed
 from routebricks.runtime.control import ControlClient, wait_for_socket
 
 MINIMAL = f"""
+KernelFilter(drop dev eth0, drop dev eth1);
 fd :: FromDevice(eth0, ACTIVE false, TIMEOUT 4, BLOCKS 512)
     -> EtherRewrite(SRC {topo.ROUTER_MAC1}, DST {topo.RECEIVER_MAC})
     -> c :: Counter -> td :: ToDevice(eth1);
 """
 
 ROUTING = f"""
+KernelFilter(drop dev eth0, drop dev eth1);
 fd :: FromDevice(eth0, ACTIVE false, TIMEOUT 4, BLOCKS 512)
     -> Strip(14) -> CheckIPHeader -> rt :: DirectIPLookup(ROUTES {{routes}}, 0.0.0.0/0 0)
     -> DecIPTTL -> EtherEncap(0x0800, {topo.ROUTER_MAC1}, {topo.RECEIVER_MAC})
