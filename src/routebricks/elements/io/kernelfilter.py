@@ -14,8 +14,9 @@ _SPEC = re.compile(r"drop\s+dev\s+(\S+)")
 
 
 class KernelFilter(Element):
-    """Blocks the Linux kernel from handling packets that arrive on devices (Click's
-    KernelFilter, with nftables instead of iptables).
+    """Blocks the Linux kernel from handling the packets that arrive on devices.
+
+    Click's KernelFilter, with nftables instead of iptables.
 
     Ports: none.
     Arguments:
