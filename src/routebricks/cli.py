@@ -240,6 +240,7 @@ def run(
             router.kp = kp
         if spin is not None:
             router.idle_spin = spin / 1000  # workers inherit it with the router
+        router.freeze_gc = True  # this process (and each worker) is the router
         if output:
             _write_flat(router.flat_config(), output)
         nworkers = workers or default_workers(graph)

@@ -55,6 +55,10 @@ class Router:
         # may wake late (a virtual CPU waits for its host; tens of ms seen here), and
         # while it sleeps the receive rings fill. Poll-mode drivers never sleep at all.
         self.idle_spin: float = DEFAULT_IDLE_SPIN
+        # Freeze everything made so far out of the garbage collector when run() starts.
+        # For a process that is the router (routebricks run, its workers); off for library
+        # use, where frozen cycles of routers run earlier would never be collected.
+        self.freeze_gc = False
         self.worker_id = 0  # this process's worker number (runtime.workers)
         self.nworkers = 1
         self.instance = 0  # distinguishes routers on one machine (fanout group ids)
@@ -429,12 +433,13 @@ class Router:
         """Run until every source is done (and the graph is drained), a limit is reached, or
         something requests a stop. Returns the reason for stopping."""
         self.initialize()
-        # What configuring made lives as long as the router: freeze it out of the cyclic
-        # collector. A full collection otherwise walks every object numba and the element
-        # library made (~120K, ~20 ms): a pause longer than a receive ring holds at a
-        # steady rate, i.e. lost packets. The collector still runs for what the data path
-        # makes from here on.
-        gc.freeze()
+        if self.freeze_gc:
+            # What configuring made lives as long as the router: freeze it out of the cyclic
+            # collector. A full collection otherwise walks every object numba and the
+            # element library made (~120K, ~20 ms): a pause longer than a receive ring holds
+            # at a steady rate, i.e. lost packets. The collector still runs for what the
+            # data path makes from here on.
+            gc.freeze()
         self.budget = limit
         self.stop_reason = None
         tasks = self.tasks
