@@ -65,8 +65,9 @@ def tables(tb: object) -> str:
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("workers", [1, 2])
 def test_kernel_stops_answering_while_routebricks_sees_every_frame(
-        testbed: object, tmp_path: Path) -> None:
+        testbed: object, tmp_path: Path, workers: int) -> None:
     from routebricks.runtime.control import ControlClient, wait_for_socket
 
     tb = testbed
@@ -75,13 +76,14 @@ def test_kernel_stops_answering_while_routebricks_sees_every_frame(
     proc = subprocess.Popen(
         [sys.executable, "-m", "routebricks.cli", "run", "-e",
          "kf :: KernelFilter(drop dev eth0); FromDevice(eth0) -> c :: Counter -> Discard",
-         "--netns", tb.ns("r"), "-u", sock, "--time", "120"],  # type: ignore[attr-defined]
+         "--netns", tb.ns("r"), "-u", sock, "--time", "120",  # type: ignore[attr-defined]
+         "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_socket(sock, timeout=120)
         with ControlClient(sock) as c:
             assert "policy drop" in c.read("kf.ruleset")
-            assert "rb_kernelfilter_" in tables(tb)
+            assert tables(tb).count("rb_kernelfilter_") == 1  # one table, not one per worker
             assert ping(tb, 3) != 0  # no echo reply: the kernel never saw the requests
             assert int(c.read("c.count")) >= 3  # routebricks did
     finally:
