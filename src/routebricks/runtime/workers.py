@@ -152,9 +152,10 @@ class Supervisor:
         self.elapsed = 0.0
 
     def start(self) -> None:
-        # Frozen objects are never visited by the collector, so a worker's collections do
-        # not write to (and so copy) the pages it shares with its siblings.
-        gc.freeze()
+        if self.template is not None and self.template.freeze_gc:
+            # Frozen objects are never visited by the collector, so a worker's collections
+            # do not write to (and so copy) the pages it shares with its siblings.
+            gc.freeze()
         for wid in range(self.n):
             parent, child = self.ctx.Pipe()
             p = self.ctx.Process(target=_worker_main, name=f"routebricks-worker-{wid}",
