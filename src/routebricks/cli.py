@@ -281,6 +281,9 @@ def run(
         except RouteBricksError as e:
             router.cleanup()
             _fail(e)
+        except BaseException:
+            router.cleanup()  # whatever happened, no element's setup outlives the run
+            raise
         finally:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
@@ -351,10 +354,10 @@ def _run_workers(graph: Graph, nworkers: int, router: Any, quit_: bool,
             raise RouteBricksError(r.text)
         return r.text
 
-    sup.start()
     server = None
     code = 0
     try:
+        sup.start()  # inside: an interrupt while workers start still shuts them down
         if socket_path:
             server = ControlServer(socket_path, ask).start()
         if not quit_:

@@ -247,11 +247,50 @@ def test_an_idle_router_keeps_polling_for_idle_spin_then_sleeps(
     assert sleeps, "the idle router never slept"
     if spin:
         assert sleeps[0] - first_poll >= spin  # polled, never slept, for idle_spin
+        polls = np.array(r.elements["d"].polls)
+        assert int(((polls > first_poll) & (polls < sleeps[0])).sum()) >= 10  # polling
     else:
         assert sleeps[0] - first_poll < 0.15  # asleep from the start
     # Asleep: at most about one poll per millisecond (select's 1 ms timeout).
     polls = np.array(r.elements["d"].polls) - first_poll
     assert int(((polls > 0.25) & (polls < 0.38)).sum()) <= 140
+
+
+class DeadDevice(QuietDevice):
+    """A device that never receives anything (test element).
+
+    Ports: no inputs, 1 push output.
+    Arguments: none.
+    Behaviour: records the time of every poll; never has a packet.
+    Handlers: none.
+    Example: DeadDevice -> Discard
+    """
+
+    def run_task(self) -> bool:
+        self.polls.append(time.monotonic())
+        return False
+
+
+def test_timers_and_other_sources_do_not_keep_the_router_polling(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only packets from a device start the polling spell: a timer-driven source firing
+    # every 10 ms must not keep a core busy while the devices are silent.
+    import routebricks.engine.router as router_module
+
+    sleeps: list[float] = []
+    real_select = router_module.select.select
+
+    def select_and_note(*args: object) -> object:
+        sleeps.append(time.monotonic())
+        return real_select(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(router_module.select, "select", select_and_note)
+    r = build("d :: DeadDevice -> Discard; t :: TimedSource(0.01) -> c :: Counter -> Discard")
+    r.idle_spin = 0.15
+    r.run(time_limit=0.4)
+    assert int(r.read_handler("c.count")) >= 5  # the timers did fire
+    started = r.elements["d"].polls[0]
+    assert sleeps and sleeps[0] - started < 0.1  # asleep from the start all the same
 
 
 def test_a_router_process_freezes_what_configuring_made_out_of_the_collector() -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from nstest import can_make_namespaces, netns_list
 
-SKIP = can_make_namespaces() or (None if shutil.which("nft") else
-                                 "needs nft (Debian package nftables)")
+SKIP = (can_make_namespaces()
+        or (None if shutil.which("nft") else "needs nft (Debian package nftables)")
+        or (None if shutil.which("ping") else "needs ping (Debian package iputils-ping)"))
 
 
 def rb(*args: str) -> subprocess.CompletedProcess[str]:

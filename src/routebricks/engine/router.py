@@ -51,7 +51,7 @@ class Router:
         self.stop_reason: str | None = None
         self.started_at = 0.0
         self.kp: int = 1024  # default packets per poll for sources (--kp)
-        # Poll without sleeping this long after the last work (--spin): a sleeping core
+        # Poll without sleeping this long after a device's last packet (--spin): a sleeping core
         # may wake late (a virtual CPU waits for its host; tens of ms seen here), and
         # while it sleeps the receive rings fill. Poll-mode drivers never sleep at all.
         self.idle_spin: float = DEFAULT_IDLE_SPIN
@@ -315,7 +315,9 @@ class Router:
             for e in self.elements.values():
                 e.initialize()
                 done.append(e)
-        except RouteBricksError:
+        except BaseException:
+            # Undo what the others set up (sockets, KernelFilter's nftables table), whatever
+            # stopped us: a configuration error, Ctrl-C, a failing system call.
             for e in reversed(done):
                 e.cleanup()
             raise
@@ -438,7 +440,8 @@ class Router:
             # collector. A full collection otherwise walks every object numba and the
             # element library made (~120K, ~20 ms): a pause longer than a receive ring holds
             # at a steady rate, i.e. lost packets. The collector still runs for what the
-            # data path makes from here on.
+            # data path makes from here on. Collect first: garbage is not worth freezing.
+            gc.collect()
             gc.freeze()
         self.budget = limit
         self.stop_reason = None
@@ -447,20 +450,22 @@ class Router:
         deadline = start + time_limit if time_limit else None
         idle_reported = False
         next_control = 0.0
-        last_work = start
-        poll_fds = [fd for t in tasks if (fd := getattr(t, "poll_fd", lambda: None)())
-                    is not None]
+        last_work = -float("inf")  # no packet from a device yet: nothing to poll on for
+        fds = [getattr(t, "poll_fd", lambda: None)() for t in tasks]
+        poll_fds = [fd for fd in fds if fd is not None]
+        is_device = [fd is not None for fd in fds]
         try:
             while self.stop_reason is None:
-                worked = False
+                worked = received = False
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     _, _, cb = heapq.heappop(self._timers)
                     cb()
                     worked = True
-                for t in tasks:
+                for t, device in zip(tasks, is_device, strict=True):
                     if t.run_task():
                         worked = True
+                        received = received or device
                 now = time.monotonic()
                 if self.control is not None and now >= next_control:
                     self.control.poll(self)  # handler requests, between batches
@@ -470,7 +475,8 @@ class Router:
                     break
                 if worked:
                     idle_reported = False
-                    last_work = now
+                    if received:
+                        last_work = now  # packets from a device: poll on for a while
                     continue
                 if (
                     not idle_reported
@@ -485,10 +491,10 @@ class Router:
                         and self.control is None):
                     self.stop_reason = "nothing to run"
                     break
-                if now - last_work < self.idle_spin:
-                    # Keep polling (traffic was here a moment ago), but hand the core to
-                    # anything else runnable on it: polling must not starve a process
-                    # that shares the core (a traffic generator, a second router).
+                if poll_fds and now - last_work < self.idle_spin:
+                    # Keep polling the devices (traffic was here a moment ago), but hand
+                    # the core to anything else runnable on it: polling must not starve a
+                    # process that shares the core (a traffic generator, a second router).
                     os.sched_yield()
                     continue
                 wait = idle_sleep

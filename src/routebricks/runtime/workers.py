@@ -88,7 +88,10 @@ def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
 def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOptions,
                  instance: int, template: Router | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM (the supervisor's multiprocessing exiting, a service manager stopping the
+    # process group) unwinds instead of killing outright, so elements still clean up: a
+    # KernelFilter's nftables table must not outlive the router.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     if opts.pin:
         pin_worker(wid)
     try:
@@ -116,20 +119,27 @@ def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerO
     limit = None
     if opts.limit is not None:
         limit = opts.limit // n + (1 if wid < opts.limit % n else 0)
-    reason = router.run(limit=limit, time_limit=opts.time_limit)
-    endpoint = router.control
-    if endpoint.exit:
+    try:
+        reason = router.run(limit=limit, time_limit=opts.time_limit)
+        if router.control.exit:
+            return
+        conn.send(("done", reason, bool(router.sources)))
+        # Keep answering handler reads (final counters) until the supervisor says exit.
+        while True:
+            msg = conn.recv()
+            if msg[0] == "exit":
+                break
+            kind, spec, value = msg
+            conn.send(serve_request(router, "read" if kind == "read_each" else kind,
+                                    spec, value))
+    except (EOFError, BrokenPipeError):
+        pass  # the supervisor is gone: clean up and leave
+    finally:
         router.cleanup()
-        return
-    conn.send(("done", reason, bool(router.sources)))
-    # Keep answering handler reads (final counters) until the supervisor says exit.
-    while True:
-        msg = conn.recv()
-        if msg[0] == "exit":
-            break
-        kind, spec, value = msg
-        conn.send(serve_request(router, "read" if kind == "read_each" else kind, spec, value))
-    router.cleanup()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class Supervisor:
@@ -155,6 +165,7 @@ class Supervisor:
         if self.template is not None and self.template.freeze_gc:
             # Frozen objects are never visited by the collector, so a worker's collections
             # do not write to (and so copy) the pages it shares with its siblings.
+            gc.collect()
             gc.freeze()
         for wid in range(self.n):
             parent, child = self.ctx.Pipe()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 from routebricks.engine.args import Arg, Word
 from routebricks.engine.element import Element, read_handler
+from routebricks.errors import RouteBricksError
 
 _SPEC = re.compile(r"drop\s+dev\s+(\S+)")
+_serial = itertools.count()  # each KernelFilter of a process gets a table of its own
 
 
 class KernelFilter(Element):
@@ -30,10 +34,12 @@ class KernelFilter(Element):
         dropping it, work done on the core that received the frame. When the router starts,
         KernelFilter installs one nftables table (family netdev) with an ingress chain of
         policy drop per device; when the router stops, it deletes the table. With several
-        workers, worker 0 installs it. If the router dies without cleaning up (kill -9),
-        delete the table by hand (``nft list tables``; it is named rb_kernelfilter_PID), as
-        with Click's iptables rules. A device that does not exist, or a missing nft, is an
-        error before any packet moves.
+        workers, worker 0 installs it. The table is also removed when the router is
+        interrupted or terminated (SIGINT, SIGTERM) or fails; only if it is killed outright
+        (SIGKILL) does the table stay: delete it by hand (``nft list tables``; it is named
+        rb_kernelfilter_PID_N, PID being the process that installed it), as with Click's
+        iptables rules. A device that does not exist, or a missing nft, is an error before
+        any packet moves.
     Handlers:
         ruleset (read): the nftables ruleset installed (empty before the router starts).
     Example:
@@ -81,6 +87,12 @@ class KernelFilter(Element):
         )
         return f"table netdev {table} {{\n{chains}}}\n"
 
+    def _script(self, table: str) -> str:
+        # A table of this name can only be left over from a dead process whose pid we
+        # now have: replace it (declare, delete, define: one nft transaction).
+        return (f"table netdev {table}\ndelete table netdev {table}\n"
+                + self.ruleset_text(table))
+
     def initialize(self) -> None:
         if getattr(self.router, "worker_id", 0) != 0:
             return  # one table for the whole router: worker 0's
@@ -92,19 +104,32 @@ class KernelFilter(Element):
             except OSError:
                 raise self.error(f"no device {dev!r}",
                                  "is the interface in this network namespace?") from None
-        table = f"rb_kernelfilter_{os.getpid()}"
-        text = self.ruleset_text(table)
-        res = self._run("-f", "-", stdin=text)
+        table = f"rb_kernelfilter_{os.getpid()}_{next(_serial)}"
+        try:
+            res = self._run("-f", "-", stdin=self._script(table))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise self.error(f"cannot run {self.nft_command!r}: {e}") from None
         if res.returncode != 0:
-            raise self.error(f"nft refused the filter: {res.stderr.strip()}",
-                             "the kernel needs nftables with netdev ingress hooks "
-                             "(CONFIG_NF_TABLES_NETDEV)")
-        self.table, self.installed = table, text
+            said = (res.stderr or res.stdout).strip() or "(no message)"
+            hint = ("run as root (nftables needs CAP_NET_ADMIN)"
+                    if "not permitted" in said.lower() else
+                    "the kernel needs nftables with netdev ingress hooks "
+                    "(CONFIG_NF_TABLES_NETDEV)")
+            raise self.error(f"nft refused the filter (exit {res.returncode}): {said}", hint)
+        self.table, self.installed = table, self.ruleset_text(table)
 
     def cleanup(self) -> None:
-        if self.table:
-            self._run("delete", "table", "netdev", self.table)
-            self.table = self.installed = ""
+        if not self.table:
+            return
+        table, self.table, self.installed = self.table, "", ""
+        try:
+            res = self._run("delete", "table", "netdev", table)
+            ok, why = res.returncode == 0, (res.stderr or res.stdout).strip()
+        except (OSError, subprocess.TimeoutExpired, RouteBricksError) as e:
+            ok, why = False, str(e)
+        if not ok:  # never raise here: the other elements still need their cleanup
+            print(f"{self.name}: could not remove nftables table {table} ({why}); remove "
+                  f"it with: nft delete table netdev {table}", file=sys.stderr)
 
     @read_handler("ruleset")
     def h_ruleset(self) -> str:
