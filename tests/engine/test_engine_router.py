@@ -311,3 +311,14 @@ def test_a_router_process_freezes_what_configuring_made_out_of_the_collector() -
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_stop_requested_before_run_is_honoured() -> None:
+    # A SIGTERM that arrives after the handler is installed but before the loop starts
+    # must not be lost (the router would run on until its time limit).
+    r = build("InfiniteSource -> c :: Counter -> Discard")
+    r.request_stop("interrupted", force=True)
+    t0 = time.monotonic()
+    assert r.run(time_limit=30) == "interrupted"
+    assert time.monotonic() - t0 < 10
+    assert r.run(limit=100) == "packet limit reached"  # the next run is not stopped

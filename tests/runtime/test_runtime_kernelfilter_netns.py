@@ -106,3 +106,34 @@ def test_a_missing_device_is_an_error_before_any_packet(testbed: object) -> None
     assert res.returncode != 0
     assert "no device 'nosuch0'" in res.stderr
     assert "rb_kernelfilter_" not in tables(testbed)
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_to_the_whole_process_group_still_removes_the_table(
+        testbed: object, tmp_path: Path, workers: int) -> None:
+    # A service manager stops a service by signalling its whole process group: every
+    # worker gets SIGTERM too, and must still unwind and delete the table it installed.
+    import os
+
+    from routebricks.runtime.control import wait_for_socket
+
+    tb = testbed
+    sock = str(tmp_path / "rb.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routebricks.cli", "run", "-e",
+         "KernelFilter(drop dev eth0); FromDevice(eth0) -> Discard",
+         "--netns", tb.ns("r"), "-u", sock, "--time", "120",  # type: ignore[attr-defined]
+         "--workers", str(workers)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for_socket(sock, timeout=120)
+        assert "rb_kernelfilter_" in tables(tb)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert "rb_kernelfilter_" not in tables(tb)
+    assert ping(tb, 1) == 0

@@ -49,6 +49,8 @@ class Router:
         self.profile = profile
         self.budget: int | None = None  # packets sources may still emit (--limit)
         self.stop_reason: str | None = None
+        self._running = False
+        self._pending_stop: str | None = None
         self.started_at = 0.0
         self.kp: int = 1024  # default packets per poll for sources (--kp)
         # Poll without sleeping this long after a device's last packet (--spin): a sleeping core
@@ -424,6 +426,8 @@ class Router:
             return
         if self.stop_reason is None:
             self.stop_reason = reason
+        if not self._running and self._pending_stop is None:
+            self._pending_stop = reason  # asked before run() began (a signal): honour it
 
     def run(
         self,
@@ -444,7 +448,8 @@ class Router:
             gc.collect()
             gc.freeze()
         self.budget = limit
-        self.stop_reason = None
+        self.stop_reason, self._pending_stop = self._pending_stop, None
+        self._running = True
         tasks = self.tasks
         start = self.started_at = time.monotonic()
         deadline = start + time_limit if time_limit else None
@@ -509,6 +514,7 @@ class Router:
             self.stop_reason = "interrupted"
         finally:
             self.elapsed = time.monotonic() - start
+            self._running = False
         return self.stop_reason or "stopped"
 
     # ------------------------------------------------------------------ reporting
