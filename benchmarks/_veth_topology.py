@@ -168,13 +168,9 @@ def drop_at_ingress(ns: str, ifname: str) -> bool:
     ip = shutil.which("ip")
     if nft is None or ip is None:
         return False
-    rules = (
-        "table netdev rb_sink {\n"
-        "  chain ingress {\n"
-        f'    type filter hook ingress device "{ifname}" priority 0; policy drop;\n'
-        "  }\n"
-        "}\n"
-    )
+    from routebricks.elements.io.kernelfilter import netdev_drop_ruleset
+
+    rules = netdev_drop_ruleset("rb_sink", [ifname])
     r = subprocess.run([ip, "netns", "exec", ns, nft, "-f", "-"], input=rules,
                        capture_output=True, text=True, timeout=30)
     return r.returncode == 0

@@ -225,21 +225,27 @@ class QuietDevice(Source):
         return len(self.polls) == 1
 
 
-@pytest.mark.parametrize("spin", [0.0, 0.15])
-def test_an_idle_router_keeps_polling_for_idle_spin_then_sleeps(
-        spin: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Polling on after the last packet keeps a core that may wake late (a virtual CPU) from
-    # letting its rings fill; after idle_spin the router sleeps on the devices' sockets.
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The times at which the driver went to sleep (its select() calls on idle devices)."""
     import routebricks.engine.router as router_module
 
-    sleeps: list[float] = []
+    times: list[float] = []
     real_select = router_module.select.select
 
     def select_and_note(*args: object) -> object:
-        sleeps.append(time.monotonic())
+        times.append(time.monotonic())
         return real_select(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(router_module.select, "select", select_and_note)
+    return times
+
+
+@pytest.mark.parametrize("spin", [0.0, 0.15])
+def test_an_idle_router_keeps_polling_for_idle_spin_then_sleeps(
+        spin: float, sleeps: list[float]) -> None:
+    # Polling on after the last packet keeps a core that may wake late (a virtual CPU) from
+    # letting its rings fill; after idle_spin the router sleeps on the devices' sockets.
     r = build("d :: QuietDevice -> Discard")
     r.idle_spin = spin
     r.run(time_limit=0.4)
@@ -272,19 +278,9 @@ class DeadDevice(QuietDevice):
 
 
 def test_timers_and_other_sources_do_not_keep_the_router_polling(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        sleeps: list[float]) -> None:
     # Only packets from a device start the polling spell: a timer-driven source firing
     # every 10 ms must not keep a core busy while the devices are silent.
-    import routebricks.engine.router as router_module
-
-    sleeps: list[float] = []
-    real_select = router_module.select.select
-
-    def select_and_note(*args: object) -> object:
-        sleeps.append(time.monotonic())
-        return real_select(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(router_module.select, "select", select_and_note)
     r = build("d :: DeadDevice -> Discard; t :: TimedSource(0.01) -> c :: Counter -> Discard")
     r.idle_spin = 0.15
     r.run(time_limit=0.4)

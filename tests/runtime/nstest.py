@@ -5,6 +5,8 @@ the client closes and answers with the SHA-256 of what it got; CLIENT sends stdi
 
 import os
 import secrets
+import signal
+import subprocess
 import textwrap
 
 
@@ -21,6 +23,19 @@ def can_make_namespaces() -> str | None:
     except Exception as e:  # noqa: BLE001 - any failure means: cannot test here
         return f"cannot create network namespaces: {e}"
     return None
+
+
+def stop_router(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:
+    """Stop a ``routebricks run`` as Ctrl-C does (SIGINT: it cleans up and prints its
+    counters), killing it if it has not exited within ``timeout``; its (stdout, stderr)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=30)
+    return out or "", err or ""
 
 
 def netns_list() -> list[str]:

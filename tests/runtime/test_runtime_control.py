@@ -4,7 +4,6 @@ top`, and workers' placement and counters, against routers running in subprocess
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nstest import stop_router
 
 from routebricks.runtime.control import ControlClient, wait_for_socket
 
@@ -38,13 +38,7 @@ def start(tmp_path: Path, config: str, *extra: str) -> tuple[subprocess.Popen[st
 
 
 def stop(p: subprocess.Popen[str]) -> tuple[str, str]:
-    if p.poll() is None:
-        p.send_signal(signal.SIGINT)
-    try:
-        return p.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return p.communicate()
+    return stop_router(p, timeout=120)
 
 
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])

@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import CLIENT, SERVER, can_make_namespaces, netns_list
+from nstest import CLIENT, SERVER, can_make_namespaces, netns_list, stop_router
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "testbed.toml"
@@ -66,13 +65,8 @@ def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRo
             pytest.fail(f"router did not start:\n{err}")
         yield RunningRouter(tb, proc, sock)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=30)
+        if proc is not None:
+            stop_router(proc)
         tb.down()
     assert not any(n.startswith(tb.prefix) for n in netns_list())
 
@@ -219,12 +213,7 @@ def test_no_pin_leaves_the_worker_on_every_core(tmp_path: Path) -> None:
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
         assert res.stdout.strip() == f"pid {proc.pid} on cpus {cpus}", res.stderr
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=30)
+        if proc is not None:
+            stop_router(proc)
         tb.down()
     assert not any(n.startswith(tb.prefix) for n in netns_list())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import CLIENT, SERVER, can_make_namespaces, netns_list
+from nstest import CLIENT, SERVER, can_make_namespaces, netns_list, stop_router
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "ipsec-testbed.toml"
@@ -73,18 +72,6 @@ class Tunnel:
         return self.tb.popen(node, argv, **kw)  # type: ignore[attr-defined,no-any-return]
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=30)
-            return err or ""
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    _, err = proc.communicate(timeout=30)
-    return err or ""
-
-
 @pytest.fixture(scope="module", params=["aes128gcm", "aes128cbc-sha1"])
 def tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Tunnel]:
@@ -114,7 +101,7 @@ def tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 pytest.fail(f"{gw} gateway did not start:\n{err}")
         yield Tunnel(tb, socks, procs, alg)
     finally:
-        logs = {gw: _stop(p) for gw, p in procs.items()}
+        logs = {gw: stop_router(p, timeout=30)[1] for gw, p in procs.items()}
         tb.down()
         for gw, err in logs.items():  # nothing either gateway printed shows a key
             assert "key=0x" not in err and "KEY 0x" not in err, gw

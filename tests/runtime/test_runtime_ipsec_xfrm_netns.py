@@ -18,14 +18,13 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import CLIENT, SERVER
+from nstest import CLIENT, SERVER, stop_router
 
 from routebricks.ipsec import ALG_CBC, ALG_GCM, SecurityAssociation, format_sa_file
 
@@ -248,13 +247,8 @@ def kernel_tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             pytest.fail(f"west gateway did not start:\n{err}")
         yield KernelTunnel(tb, sock, alg)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=30)
+        if proc is not None:
+            stop_router(proc)
         tb.down()
     from pyroute2 import netns
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import can_make_namespaces, netns_list
+from nstest import can_make_namespaces, netns_list, stop_router
 
 SKIP = (can_make_namespaces()
         or (None if shutil.which("nft") else "needs nft (Debian package nftables)")
@@ -88,12 +88,7 @@ def test_kernel_stops_answering_while_routebricks_sees_every_frame(
             assert ping(tb, 3) != 0  # no echo reply: the kernel never saw the requests
             assert int(c.read("c.count")) >= 3  # routebricks did
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        stop_router(proc)
     assert proc.returncode == 0
     assert "rb_kernelfilter_" not in tables(tb)  # removed when the router stopped
     assert ping(tb, 1) == 0

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 
 from routebricks.engine.args import Arg, Word
 from routebricks.engine.element import Element, read_handler
@@ -15,6 +16,19 @@ from routebricks.errors import RouteBricksError
 
 _SPEC = re.compile(r"drop\s+dev\s+(\S+)")
 _serial = itertools.count()  # each KernelFilter of a process gets a table of its own
+
+
+def netdev_drop_ruleset(table: str, devices: Sequence[str]) -> str:
+    """An nftables ruleset: table ``table`` (family netdev) with one ingress chain of policy
+    drop per device. Ingress hooks run after the packet taps: packet sockets still see
+    every frame, the host's stack none."""
+    chains = "".join(
+        f"  chain dev{i} {{\n"
+        f'    type filter hook ingress device "{dev}" priority 0; policy drop;\n'
+        "  }\n"
+        for i, dev in enumerate(devices)
+    )
+    return f"table netdev {table} {{\n{chains}}}\n"
 
 
 class KernelFilter(Element):
@@ -79,13 +93,7 @@ class KernelFilter(Element):
 
     def ruleset_text(self, table: str) -> str:
         """The nftables ruleset for ``table`` (one ingress chain per device)."""
-        chains = "".join(
-            f"  chain dev{i} {{\n"
-            f'    type filter hook ingress device "{dev}" priority 0; policy drop;\n'
-            "  }\n"
-            for i, dev in enumerate(self.devices)
-        )
-        return f"table netdev {table} {{\n{chains}}}\n"
+        return netdev_drop_ruleset(table, self.devices)
 
     def _script(self, table: str) -> str:
         # A table of this name can only be left over from a dead process whose pid we
