@@ -38,6 +38,7 @@ import numpy as np
 from .routes import (
     NO_ROUTE,
     NextHops,
+    NextHopViews,
     Route,
     RouteArrays,
     int_to_ip,
@@ -198,7 +199,7 @@ class Dir248View:
 # --------------------------------------------------------------------------- table
 
 
-class Dir248Table:
+class Dir248Table(NextHopViews):
     """A mutable DIR-24-8 routing table with vectorized batch lookup.
 
     ``lookup(addrs)`` returns next-hop indices; gather ``nh_port``/``nh_gw`` with them.
@@ -237,21 +238,6 @@ class Dir248Table:
     def tbl8(self) -> np.ndarray:
         """Second level, uint32[ngroups*256]; reallocated when it grows."""
         return self._tbl8[: self._ngroups * _GROUP]
-
-    @property
-    def nh_port(self) -> np.ndarray:
-        """int32 port per next-hop index; -1 at NO_ROUTE. Re-read after updates."""
-        return self._nh.port
-
-    @property
-    def nh_gw(self) -> np.ndarray:
-        """uint32 gateway per next-hop index (0 = none). Re-read after updates."""
-        return self._nh.gateway
-
-    @property
-    def next_hops(self) -> NextHops:
-        """The next-hop interning table."""
-        return self._nh
 
     @property
     def n_groups(self) -> int:

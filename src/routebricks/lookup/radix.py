@@ -22,6 +22,7 @@ from .dir248 import _as_addrs, _check_prefix, _out_array
 from .routes import (
     NO_ROUTE,
     NextHops,
+    NextHopViews,
     Route,
     RouteArrays,
     int_to_ip,
@@ -186,7 +187,7 @@ def _collect(
     return nets, lens, out_nh
 
 
-class RadixTable:
+class RadixTable(NextHopViews):
     """Binary-trie routing table: the reference LPM, same API as ``Dir248Table``.
 
     ``lookup(addrs)`` returns next-hop indices (uint32, 0 = NO_ROUTE) to gather
@@ -206,21 +207,6 @@ class RadixTable:
             self.load(routes)
 
     # ---- arrays ------------------------------------------------------------------
-
-    @property
-    def nh_port(self) -> np.ndarray:
-        """int32 port per next-hop index; -1 at NO_ROUTE. Re-read after updates."""
-        return self._nh.port
-
-    @property
-    def nh_gw(self) -> np.ndarray:
-        """uint32 gateway per next-hop index (0 = none). Re-read after updates."""
-        return self._nh.gateway
-
-    @property
-    def next_hops(self) -> NextHops:
-        """The next-hop interning table."""
-        return self._nh
 
     @property
     def n_nodes(self) -> int:

@@ -489,6 +489,29 @@ BOGONS: tuple[tuple[str, int, str], ...] = (
 )
 
 
+class NextHopViews:
+    """The next-hop arrays of a route table that interns its next hops in ``self._nh``:
+    gather ``nh_port``/``nh_gw`` with the indices ``lookup`` returns."""
+
+    _nh: NextHops
+
+    @property
+    def nh_port(self) -> np.ndarray:
+        """int32 port per next-hop index; -1 at NO_ROUTE. Re-read after updates."""
+        return self._nh.port
+
+    @property
+    def nh_gw(self) -> np.ndarray:
+        """uint32 gateway per next-hop index (0 = none). Re-read after updates."""
+        return self._nh.gateway
+
+    @property
+    def next_hops(self) -> NextHops:
+        """The next-hop interning table."""
+        return self._nh
+
+
+
 def bogus_mask(net: np.ndarray, length: np.ndarray) -> np.ndarray:
     """Boolean mask of routes inside a :data:`BOGONS` block, or shorter than /8.
 
