@@ -511,7 +511,6 @@ class NextHopViews:
         return self._nh
 
 
-
 def bogus_mask(net: np.ndarray, length: np.ndarray) -> np.ndarray:
     """Boolean mask of routes inside a :data:`BOGONS` block, or shorter than /8.
 
