@@ -65,10 +65,12 @@ import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numba
 import numpy as np
+
+from routebricks.closing import Closing
 
 __all__ = [
     "DEFAULT_TX_MODE",
@@ -536,6 +538,18 @@ def warmup() -> None:
     _build_iov(np.zeros((1, 2), np.uint64), ring8, i64, i64, 1514)
 
 
+def _unmap(owner: Any, views: tuple[str, ...]) -> None:
+    """Unmap ``owner._mm`` (if mapped), dropping ``owner``'s numpy views of it first: an
+    mmap with exported buffers cannot close."""
+    mm, owner._mm = owner._mm, None
+    if mm is None:
+        return
+    for name in views:
+        owner.__dict__.pop(name, None)
+    with contextlib.suppress(BufferError):  # a view escaped: the GC unmaps it later
+        mm.close()
+
+
 def _bind_ll(sock: socket.socket, ifindex: int, protocol: int) -> None:
     """bind(2) a packet socket to ``ifindex`` with a raw ``sockaddr_ll``.
 
@@ -584,7 +598,7 @@ class RxStats:
     oversize_drops: int
 
 
-class RxRing:
+class RxRing(Closing):
     """A memory-mapped AF_PACKET receive ring on one interface.
 
     Args:
@@ -894,33 +908,10 @@ class RxRing:
 
     def close(self) -> None:
         """Unmap the ring and close the socket (idempotent)."""
-        if self._mm is not None:
-            # Views must go before the mmap can be closed.
-            for name in (
-                "_ring8",
-                "_ring16",
-                "_ring32",
-                "_blocks",
-                "_bstatus",
-                "_frames",
-                "_fstatus",
-                "_fsnap",
-                "_flen",
-                "_fmac",
-                "_fsec",
-                "_fnsec",
-            ):
-                self.__dict__.pop(name, None)
-            mm, self._mm = self._mm, None
-            with contextlib.suppress(BufferError):  # a view escaped; GC unmaps later
-                mm.close()
+        _unmap(self, ("_ring8", "_ring16", "_ring32", "_blocks", "_bstatus", "_frames",
+                      "_fstatus", "_fsnap", "_flen", "_fmac", "_fsec", "_fnsec"))
         self._sock.close()
 
-    def __enter__(self) -> RxRing:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (
@@ -1017,7 +1008,7 @@ class TxStats:
     busy_drops: int
 
 
-class TxRing:
+class TxRing(Closing):
     """Batch transmitter on one interface (AF_PACKET).
 
     Args:
@@ -1299,19 +1290,9 @@ class TxRing:
 
     def close(self) -> None:
         """Unmap the ring (if any) and close the socket (idempotent)."""
-        if self._mm is not None:
-            for name in ("_ring8", "_ring32", "_fstatus", "_flen"):
-                self.__dict__.pop(name, None)
-            mm, self._mm = self._mm, None
-            with contextlib.suppress(BufferError):
-                mm.close()
+        _unmap(self, ("_ring8", "_ring32", "_fstatus", "_flen"))
         self._sock.close()
 
-    def __enter__(self) -> TxRing:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"TxRing(ifindex={self.ifindex}, mode={self.mode!r}, max={self.max_frame_len})"

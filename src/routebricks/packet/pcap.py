@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from routebricks.closing import Closing
 from routebricks.errors import PcapError
 from routebricks.packet import kernels as _k
 from routebricks.packet.batch import (
@@ -107,7 +108,7 @@ def read_pcap(
     return PcapFile(batch, int(linktype), int(snaplen), nanosecond, origlen)
 
 
-class PcapWriter:
+class PcapWriter(Closing):
     """Writes batches to a pcap file (little-endian, as libpcap writes on x86)."""
 
     def __init__(
@@ -153,11 +154,6 @@ class PcapWriter:
         if not self._f.closed:
             self._f.close()
 
-    def __enter__(self) -> PcapWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def write_pcap(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from routebricks.closing import Closing
 from routebricks.errors import HandlerError, RouteBricksError
 
 if TYPE_CHECKING:
@@ -313,7 +314,7 @@ def _alive(path: str) -> bool:
 
 
 # ---------------------------------------------------------------------- the client
-class ControlClient:
+class ControlClient(Closing):
     """Talks to a running router's control socket."""
 
     def __init__(self, path: str | None = None, timeout: float = 10.0) -> None:
@@ -367,11 +368,6 @@ class ControlClient:
         self.f.close()
         self.sock.close()
 
-    def __enter__(self) -> ControlClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def wait_for_socket(path: str, timeout: float = 30.0) -> None:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from routebricks.closing import Closing
 from routebricks.io.afpacket import TxMode, TxRing
 from routebricks.io.afpacket import warmup as _af_warmup
 from routebricks.traffic import frames as _fr
@@ -184,7 +185,7 @@ class GenResult:
 # --------------------------------------------------------------------------
 # The generator
 # --------------------------------------------------------------------------
-class Generator:
+class Generator(Closing):
     """Send probe frames of ``spec`` out of ``ifname`` (opened in the calling thread's netns).
 
     Args:
@@ -291,11 +292,6 @@ class Generator:
     def close(self) -> None:
         self.tx.close()
 
-    def __enter__(self) -> Generator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- the send loop ------------------------------------------------------
     def run(self) -> GenResult:

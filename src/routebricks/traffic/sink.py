@@ -51,6 +51,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from routebricks.closing import Closing
 from routebricks.io.afpacket import RxRing
 from routebricks.io.afpacket import warmup as _af_warmup
 from routebricks.traffic import frames as _fr
@@ -415,7 +416,7 @@ class FlowAccounting:
 # --------------------------------------------------------------------------
 # The sink
 # --------------------------------------------------------------------------
-class Sink:
+class Sink(Closing):
     """Receive on ``ifname`` (opened in the calling thread's netns) and account probe frames.
 
     Args:
@@ -492,11 +493,6 @@ class Sink:
     def close(self) -> None:
         self.rx.close()
 
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def drain(self) -> int:
         """Account whatever is in the ring now; returns frames taken."""
