@@ -230,9 +230,11 @@ def run(
     )
 
     profile = stats or (socket_path is not None and not no_profile)
-    if netns:
-        _enter_netns(netns)
     try:
+        if netns:
+            from routebricks.cluster.testbed import enter_netns
+
+            enter_netns(netns)  # devices are opened there
         config, defines = _split_defines(args)
         graph = _load_graph(config, file, expr, defines, loads)
         router = Router(graph, profile=profile)  # checks everything before packets move
@@ -296,17 +298,6 @@ def run(
         render_stats(router.stats_rows(), reason, router.elapsed, detailed=stats,
                      file=sys.stderr)
     sys.exit(_print_handlers(handlers, router.read_handler))
-
-
-def _enter_netns(name: str) -> None:
-    """Move this process into network namespace ``name`` (devices are opened there)."""
-    from pyroute2 import netns as pr_netns
-
-    try:
-        pr_netns.setns(name)
-    except OSError as e:
-        _fail(RouteBricksError(f"cannot enter network namespace {name!r}: {e.strerror or e} "
-                               "(does it exist? 'ip netns list'; are you root?)"))
 
 
 def _print_handlers(handlers: tuple[str, ...], read: Any) -> int:

@@ -199,3 +199,11 @@ def test_defines_on_command_line(tmp_path: Path) -> None:
 def test_usage_errors(args: tuple[str, ...], words: str) -> None:
     res = rb("run", *args)
     assert res.returncode == 2 and words in res.stderr
+
+
+def test_a_missing_namespace_is_an_error_not_created() -> None:
+    name = f"rb-missing-{os.getpid()}"
+    res = rb("run", "-q", "-e", "Idle -> Discard", "--netns", name)
+    assert res.returncode != 0
+    assert f"no network namespace '{name}'" in res.stderr
+    assert not Path(f"/run/netns/{name}").exists()  # a typo must not make a namespace

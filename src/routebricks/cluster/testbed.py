@@ -63,6 +63,8 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute, NetNS
 from pyroute2 import netns as pr_netns
 
+from routebricks.errors import RouteBricksError
+
 __all__ = [
     "InterfaceSpec",
     "LinkSpec",
@@ -302,6 +304,28 @@ class TestbedSpec:
 def netns_path(name: str) -> str:
     """Path of a named network namespace (as ``ip netns`` and pyroute2 use)."""
     return str(NETNS_RUN_DIR / name)
+
+
+def enter_netns(ns: str) -> None:
+    """Move this process (its calling thread) into network namespace ``ns``.
+
+    ``ns`` is a name under /run/netns (as ``ip netns`` and pyroute2 create them) or a path
+    such as ``/proc/PID/ns/net``. Uses pyroute2's ``netns.setns`` on an fd we open, so a
+    missing namespace is an error rather than silently created.
+    """
+    path = ns if "/" in ns else netns_path(ns)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise RouteBricksError(f"no network namespace {ns!r} ({path} does not exist)") from None
+    except PermissionError:
+        raise RouteBricksError(f"cannot open {path}: permission denied (run as root)") from None
+    try:
+        pr_netns.setns(fd, flags=0)
+    except OSError as e:
+        raise RouteBricksError(f"cannot enter network namespace {ns!r}: {e}") from None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ Heavy modules (numpy, numba kernels, sockets) are imported when a command runs, 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -19,33 +18,9 @@ import click
 
 from routebricks.errors import RouteBricksError
 
-__all__ = ["COMMANDS", "enter_netns", "gen", "sink"]
+__all__ = ["COMMANDS", "gen", "sink"]
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
-
-
-def enter_netns(ns: str) -> None:
-    """Move this process (its calling thread) into network namespace ``ns``.
-
-    ``ns`` is a name under /run/netns (as ``ip netns`` and pyroute2 create them) or a path
-    such as ``/proc/PID/ns/net``. Uses pyroute2's ``netns.setns`` on an fd we open, so a
-    missing namespace is an error rather than silently created.
-    """
-    from pyroute2 import netns as pr_netns
-
-    path = ns if "/" in ns else f"/run/netns/{ns}"
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise RouteBricksError(f"no network namespace {ns!r} ({path} does not exist)") from None
-    except PermissionError:
-        raise RouteBricksError(f"cannot open {path}: permission denied (run as root)") from None
-    try:
-        pr_netns.setns(fd, flags=0)
-    except OSError as e:
-        raise RouteBricksError(f"cannot enter network namespace {ns!r}: {e}") from None
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -245,6 +220,8 @@ def gen(
 
     try:
         if netns:
+            from routebricks.cluster.testbed import enter_netns
+
             enter_netns(netns)
         spec = FrameSpec(
             dst=dst,
@@ -382,6 +359,8 @@ def sink(
 
     try:
         if netns:
+            from routebricks.cluster.testbed import enter_netns
+
             enter_netns(netns)
         if expect is not None and idle is None and duration is None:
             idle = 2.0
