@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from elementtest import drain, drop_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
@@ -101,23 +102,6 @@ def build(text: str, filename: str = "<config>") -> Router:
 
 def push(r: Router, name: str, pkts: list[bytes]) -> None:
     r.find(name).push(0, PacketBatch.from_bytes(pkts))
-
-
-def drain(r: Router, queue: str) -> PacketBatch:
-    parts = []
-    q = r.find(queue)
-    while (b := q.pull(0)) is not None:
-        parts.append(b)
-    return PacketBatch.concat(parts) if parts else PacketBatch.empty()
-
-
-def drop_lines(text: str) -> dict[str, int]:
-    out = {}
-    for line in text.splitlines():
-        if line.strip():
-            n, why = line.split("\t", 1)
-            out[why] = int(n)
-    return out
 
 
 def no_secret_in(text: str) -> None:

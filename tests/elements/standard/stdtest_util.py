@@ -6,25 +6,19 @@ built from Click configuration text or through the Python API and run for real.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-from scapy.all import (
-    IP,
-    TCP,
-    UDP,
-    Ether,
-    Packet,
-    Raw,
-    RawPcapReader,
-    RawPcapWriter,
-    rdpcap,
-    wrpcap,
+from elementtest import (
+    batch_of,
+    q,
+    read_frames,
+    read_packets,
+    run_elements,
+    run_text,
+    write_pcap,
 )
+from scapy.all import IP, TCP, UDP, Ether, Packet, Raw
 
-from routebricks.engine.element import Element
-from routebricks.engine.router import Router
-from routebricks.packet.batch import PacketBatch
+__all__ = ["MAC_A", "MAC_B", "batch_of", "flow_packets", "q", "read_frames", "read_packets",
+           "run_elements", "run_text", "write_pcap"]
 
 MAC_A = "02:00:00:00:00:0a"
 MAC_B = "02:00:00:00:00:0b"
@@ -41,54 +35,3 @@ def flow_packets(nflows: int = 6, per_flow: int = 5, *, t0: float = 1000.0) -> l
             p.time = t0 + len(pkts) * 0.001
             pkts.append(p)
     return pkts
-
-
-def write_pcap(path: Path, packets: Sequence[Packet | bytes]) -> Path:
-    """Write ``packets`` (scapy packets, or raw frames of any length) to an Ethernet pcap."""
-    if all(isinstance(p, bytes | bytearray) for p in packets):
-        with RawPcapWriter(str(path), linktype=1) as w:
-            for p in packets:
-                w.write(bytes(p))
-    else:
-        wrpcap(str(path), list(packets))
-    return path
-
-
-def read_frames(path: Path) -> list[bytes]:
-    """The frames of a pcap file, as bytes, read by scapy (without dissecting them)."""
-    with RawPcapReader(str(path)) as rd:
-        return [bytes(data) for data, _meta in rd]
-
-
-def read_packets(path: Path) -> list[Packet]:
-    """The packets of a pcap file, dissected by scapy (with their pcap timestamps)."""
-    return list(rdpcap(str(path)))
-
-
-def run_text(text: str, *, time_limit: float = 5.0, limit: int | None = None) -> Router:
-    """Build a router from Click configuration text, run it, clean it up; return it."""
-    r = Router.from_text(text)
-    try:
-        r.run(time_limit=time_limit, limit=limit)
-    finally:
-        r.cleanup()
-    return r
-
-
-def run_elements(*elements: Element, time_limit: float = 5.0) -> Router:
-    """Build a router from Python-API elements, run it, clean it up; return it."""
-    r = Router.from_elements(*elements)
-    try:
-        r.run(time_limit=time_limit)
-    finally:
-        r.cleanup()
-    return r
-
-
-def batch_of(frames: Sequence[bytes], headroom: int = 64) -> PacketBatch:
-    return PacketBatch.from_bytes(frames, headroom=headroom)
-
-
-def q(path: Path) -> str:
-    """A file name as a quoted Click configuration string."""
-    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
