@@ -1,7 +1,7 @@
 """Topology, kernel FIB loading, router configurations and traffic agents for
 benchmarks/veth_forwarding.py.
 
-Topologies (all built with :class:`routebricks.cluster.testbed.Testbed`, offloads off)::
+Topologies (all built with :class:`routebricks.netns.testbed.Testbed`, offloads off)::
 
     three nodes:  s:eth0 ---- r:eth0   r:eth1 ---- d:eth0
     pair:         s:eth0 ---- d:eth0                        (the sender's ceiling)
@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve()
 # --------------------------------------------------------------------------
 def three_node_spec(kernel: bool) -> Any:
     """Sender -- router -- receiver. ``kernel``: the router's kernel forwards."""
-    from routebricks.cluster.testbed import TestbedSpec
+    from routebricks.netns.testbed import TestbedSpec
 
     def addrs(a: str) -> list[str]:
         return [f"{a}/24"] if kernel else []
@@ -89,7 +89,7 @@ def three_node_spec(kernel: bool) -> Any:
 
 def pair_spec() -> Any:
     """Sender -- receiver on one veth pair (the generator's ceiling with a real sink)."""
-    from routebricks.cluster.testbed import TestbedSpec
+    from routebricks.netns.testbed import TestbedSpec
 
     return TestbedSpec.from_dict(
         {
@@ -132,7 +132,7 @@ def kernel_router_setup(tb: Any) -> None:
         ipr.route("add", dst="0.0.0.0/0", gateway=RECEIVER_IP)
     # Reverse-path filtering would look each source up too; keep it off (the default in a
     # new namespace, made explicit here).
-    from routebricks.cluster.testbed import sysctl_write
+    from routebricks.netns.core import sysctl_write
 
     for k in ("all", "default", "eth0", "eth1"):
         sysctl_write(tb.ns("r"), f"net.ipv4.conf.{k}.rp_filter", 0)
@@ -262,7 +262,7 @@ def install_kernel_routes(
     the namespace and reads their acknowledgements before the next chunk. Returns the
     number acknowledged without error; raises on the first error.
     """
-    from routebricks.cluster.testbed import run_in_netns
+    from routebricks.netns.core import run_in_netns
 
     def work() -> int:
         s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
@@ -302,7 +302,7 @@ def install_kernel_routes(
 
 def kernel_route_count(ns: str) -> int:
     """Routes in the namespace's main table, from /proc/net/fib_triestat ("Prefixes")."""
-    from routebricks.cluster.testbed import run_in_netns
+    from routebricks.netns.core import run_in_netns
 
     text = run_in_netns(ns, lambda: Path("/proc/thread-self/net/fib_triestat").read_text())
     main = text.split("Main:")[1] if "Main:" in text else text

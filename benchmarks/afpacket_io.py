@@ -1,7 +1,7 @@
 """AF_PACKET I/O rates for 64-byte frames over a veth pair (prints, asserts nothing).
 
 Builds two network namespaces ``<prefix>tx`` and ``<prefix>rx`` joined by one
-veth pair (with :class:`routebricks.cluster.testbed.Testbed`), so all traffic
+veth pair (with :class:`routebricks.netns.testbed.Testbed`), so all traffic
 stays between the benchmark's own namespaces, and removes them on exit, even
 on error or Ctrl-C.
 
@@ -33,8 +33,8 @@ from statistics import median
 
 import numpy as np
 
-from routebricks.cluster.testbed import InterfaceSpec, LinkSpec, NodeSpec, Testbed, TestbedSpec
 from routebricks.io.afpacket import RxRing, TxRing, frames_to_batch, warmup
+from routebricks.netns.testbed import InterfaceSpec, LinkSpec, NodeSpec, Testbed, TestbedSpec
 
 FRAME_LEN = 64
 BATCHES = (1, 32, 256)

@@ -323,7 +323,7 @@ def bench_kernel(args: argparse.Namespace, best: dict[tuple[str, str, str], floa
             print(f"Linux kernel xfrm ({alg}): unavailable on {platform.release()}: {why[alg]}")
     if not usable and not args.kernel_baseline:
         return
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
 
     cpu = sorted(os.sched_getaffinity(0))[0]
     print(f"Linux kernel, namespaces gen -> k1 -> sink, sender and kernel path on CPU {cpu}")

@@ -1,7 +1,7 @@
 """The paper's Table 1 / Fig. 6 on this machine: maximum loss-free forwarding rate between
 veth links, Linux kernel vs routebricks (prints tables, asserts nothing).
 
-Topology (network namespaces made by routebricks.cluster.testbed, offloads off, removed on
+Topology (network namespaces made by routebricks.netns.testbed, offloads off, removed on
 exit, also on error or Ctrl-C)::
 
     sender s:eth0 ---- r:eth0 [router r] r:eth1 ---- d:eth0 receiver
@@ -82,8 +82,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _veth_topology as vt  # noqa: E402
 
-from routebricks.cluster.testbed import Testbed  # noqa: E402
 from routebricks.errors import RouteBricksError  # noqa: E402
+from routebricks.netns.testbed import Testbed  # noqa: E402
 from routebricks.traffic.lossfree import TrialResult, loss_free_rate  # noqa: E402
 
 IPASN_NAME = "ipasn_20080501_v12.dat.gz"

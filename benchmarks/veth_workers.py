@@ -31,7 +31,7 @@ from pathlib import Path
 
 import _veth_topology as topo
 
-from routebricks.cluster.testbed import Testbed
+from routebricks.netns.testbed import Testbed
 from routebricks.runtime.control import ControlClient, wait_for_socket
 
 MINIMAL = f"""

@@ -232,7 +232,7 @@ def run(
     profile = stats or (socket_path is not None and not no_profile)
     try:
         if netns:
-            from routebricks.cluster.testbed import enter_netns
+            from routebricks.netns.core import enter_netns
 
             enter_netns(netns)  # devices are opened there
         config, defines = _split_defines(args)
@@ -261,7 +261,8 @@ def run(
         return
     server = None
     if socket_path and not quit_:
-        from routebricks.runtime.control import ControlServer, ThreadEndpoint
+        from routebricks.runtime.control import ControlServer
+        from routebricks.runtime.requests import ThreadEndpoint
 
         endpoint = ThreadEndpoint()
         router.control = endpoint
@@ -533,7 +534,7 @@ def _register_plugins() -> None:
     """Subcommands that live with their layer (traffic, cluster), when present."""
     import importlib
 
-    for mod in ("routebricks.traffic.cli", "routebricks.cluster.cli"):
+    for mod in ("routebricks.traffic.cli", "routebricks.netns.cli", "routebricks.cluster.cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -43,7 +43,7 @@ class RunningRouter:
 
 @pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
 def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRouter]:
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
     workers = request.param
@@ -193,7 +193,7 @@ def test_each_worker_is_pinned_to_its_own_core(router: RunningRouter) -> None:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
                     reason="with one core, pinned and unpinned look the same")
 def test_no_pin_leaves_the_worker_on_every_core(tmp_path: Path) -> None:
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
     tb = Testbed(TestbedSpec.from_toml(TESTBED))

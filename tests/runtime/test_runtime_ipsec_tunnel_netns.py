@@ -75,7 +75,7 @@ class Tunnel:
 @pytest.fixture(scope="module", params=["aes128gcm", "aes128cbc-sha1"])
 def tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Tunnel]:
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
     alg = request.param

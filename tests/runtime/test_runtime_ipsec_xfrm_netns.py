@@ -218,7 +218,7 @@ def kernel_tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     alg = request.param
     if PROBES[alg] is not None:
         pytest.skip(PROBES[alg])
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
     tmp = tmp_path_factory.mktemp(f"xfrm-{alg}")

@@ -38,7 +38,7 @@ def test_bad_filters_fail_before_any_packet(config: str, words: str) -> None:
 def testbed() -> Iterator[object]:
     if SKIP:
         pytest.skip(SKIP)
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
 
     tb = Testbed(TestbedSpec.from_dict({
         "router": {"name": "r", "interfaces": [

@@ -182,7 +182,7 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     reason = _netns_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    from routebricks.cluster.testbed import Testbed, TestbedSpec, cleanup
+    from routebricks.netns.testbed import Testbed, TestbedSpec, cleanup
 
     spec = TestbedSpec.from_dict(
         {
@@ -206,7 +206,7 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @contextlib.contextmanager
 def sink_thread(tb: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """A Sink on b:eth0, running in a thread; yields once it listens. box['result'] after."""
-    from routebricks.cluster.testbed import netns_context
+    from routebricks.netns.core import netns_context
     from routebricks.traffic.sink import Sink
 
     box: dict[str, Any] = {}

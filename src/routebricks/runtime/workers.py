@@ -30,7 +30,7 @@ from typing import Any
 from routebricks.engine.graph import Graph
 from routebricks.engine.router import Router
 from routebricks.errors import ConfigError, RouteBricksError
-from routebricks.runtime.control import HANDLER_ERROR, OK, Reply, combine, serve_request
+from routebricks.runtime.requests import HANDLER_ERROR, OK, Reply, combine, serve_request
 
 
 @dataclass

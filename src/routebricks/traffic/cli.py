@@ -220,7 +220,7 @@ def gen(
 
     try:
         if netns:
-            from routebricks.cluster.testbed import enter_netns
+            from routebricks.netns.core import enter_netns
 
             enter_netns(netns)
         spec = FrameSpec(
@@ -359,7 +359,7 @@ def sink(
 
     try:
         if netns:
-            from routebricks.cluster.testbed import enter_netns
+            from routebricks.netns.core import enter_netns
 
             enter_netns(netns)
         if expect is not None and idle is None and duration is None:

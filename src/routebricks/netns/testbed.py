@@ -1,44 +1,27 @@
-"""Network-namespace testbeds for the router, built with pyroute2 only.
+"""Testbeds: hosts and routers in network namespaces, joined by veth links (pyroute2 only).
 
-A testbed is a small declared topology: hosts (each a network namespace with
-interfaces, addresses and routes), optionally a router node (a namespace whose
-interfaces the software router drives), and point-to-point links (veth pairs)
-between ``node:interface`` endpoints. :meth:`Testbed.up` builds it,
-:meth:`Testbed.down` removes it, and it is a context manager.
+A testbed is a declared topology (Mininet's *topo*): nodes -- hosts (a namespace with
+interfaces, addresses and routes) and any number of router nodes (namespaces whose
+interfaces a software router drives) -- and point-to-point links (veth pairs) between
+``node:interface`` endpoints. :class:`Testbed` instantiates it (Mininet's *net*):
+:meth:`Testbed.up` builds it, :meth:`Testbed.down` removes it, and it is a context manager.
 
 Naming and crash recovery
-    Every object we create carries a per-testbed prefix ``rb<6 hex>-``:
-    namespaces are ``<prefix><node>``, and a veth end is called
-    ``<prefix><link#><a|b>`` while it still sits in the creating namespace.
-    Before anything is created, the prefix, pid and object names go to a state
-    file ``/run/routebricks/<prefix>.json`` (or ``$ROUTEBRICKS_STATE_DIR``, or
-    a temp dir if /run is not writable). :func:`cleanup` removes every
-    namespace, leftover veth and state file with our prefix (or one given
-    prefix), like ``mn -c``; with ``stale_only=True`` only testbeds whose
-    recorded process is dead (crashed runs).
+    Every object we create carries a per-testbed prefix ``rb<6 hex>-``: namespaces are
+    ``<prefix><node>``, and a veth end is called ``<prefix><link#><a|b>`` while it still
+    sits in the creating namespace. Before anything is created, the prefix, pid and object
+    names go to a state file ``/run/routebricks/<prefix>.json`` (or
+    ``$ROUTEBRICKS_STATE_DIR``, or a temp dir if /run is not writable). A prefix that is
+    in use (a namespace or a live testbed's state file) is refused, and the running testbed
+    is left alone. :func:`cleanup` removes every namespace, leftover veth and state file
+    with our prefix (or one given prefix), like ``mn -c``, stopping the processes inside
+    first (SIGTERM, then SIGKILL after a timeout); with ``stale_only=True`` only testbeds
+    whose recorded process is dead (crashed runs).
 
 Offloads
-    Segmentation/aggregation offloads (TSO/GSO/GRO/...), TX checksum offload
-    and VLAN tag offload are switched off on every veth end with the
-    ``ETHTOOL_SFEATURES`` ioctl (pyroute2's ``IoctlEthtool``). Otherwise the
-    host stack would hand 64 KB TSO super-frames, frames with a not yet
-    computed checksum (``CHECKSUM_PARTIAL``), or VLAN tags held outside the
-    frame to the veth; a packet socket on the router side would then see
-    frames that are not what a wire would carry, and frames it forwards would
-    be dropped at the destination for a bad checksum.
-
-Running things inside a namespace
-    * :func:`netns_context` switches the *calling thread* (``setns(2)`` is
-      per thread) into a namespace and back; sockets opened inside stay in
-      that namespace, which is how the router opens its packet sockets.
-    * :func:`run_in_netns` runs a function in a helper thread inside a
-      namespace, leaving the caller's thread untouched.
-    * :meth:`Testbed.run` / :meth:`Testbed.popen` start a subprocess inside a
-      namespace: the namespace file is opened in the parent and the child
-      calls pyroute2's ``netns.setns(fd)`` in ``preexec_fn`` -- one syscall
-      between fork and exec, no ``ip netns exec``/``nsenter`` binary needed.
-      Unlike ``ip netns exec`` this does not remount /sys or bind
-      /etc/netns/<name>; tools that read /sys/class/net see the parent's view.
+    Segmentation/aggregation offloads, TX checksum offload and VLAN tag offload are
+    switched off on every veth end (see :data:`routebricks.netns.core.OFFLOADS_OFF`), so
+    packet sockets see frames as a wire would carry them.
 """
 
 from __future__ import annotations
@@ -49,10 +32,8 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +45,21 @@ from pyroute2 import IPRoute, NetNS
 from pyroute2 import netns as pr_netns
 
 from routebricks.errors import RouteBricksError
+from routebricks.netns.core import (
+    disable_offloads,
+    get_ip_forward,
+    namespace_pids,
+    netns_context,
+    netns_path,
+    netns_preexec,
+    offload_state,
+    pid_alive,
+    process_name,
+    run_in_netns,
+    set_ip_forward,
+    stop_processes,
+    sysctl_write,
+)
 
 __all__ = [
     "InterfaceSpec",
@@ -73,44 +69,16 @@ __all__ = [
     "RouteSpec",
     "Testbed",
     "TestbedSpec",
+    "StoppedProcess",
     "cleanup",
-    "get_ip_forward",
-    "netns_context",
-    "netns_path",
-    "run_in_netns",
-    "set_ip_forward",
-    "sysctl_read",
-    "sysctl_write",
+    "prefix_in_use",
 ]
 
 T = TypeVar("T")
 
 #: What every testbed prefix looks like; cleanup() only touches names matching it.
 PREFIX_RE = re.compile(r"^rb[0-9a-f]{6}-")
-NETNS_RUN_DIR = Path("/run/netns")
 IFNAMSIZ = 16
-
-#: ethtool feature names switched off on every veth end (see module docstring).
-OFFLOADS_OFF: frozenset[str] = frozenset(
-    {
-        "tx-generic-segmentation",
-        "tx-gso-list",
-        "rx-gro",
-        "rx-gro-list",
-        "rx-udp-gro-forwarding",
-        "rx-gro-hw",
-        "rx-lro",
-        "tx-checksum-ip-generic",
-        "tx-checksum-ipv4",
-        "tx-checksum-ipv6",
-        "tx-checksum-sctp",
-        "tx-checksum-fcoe-crc",
-        "tx-vlan-hw-insert",
-        "tx-vlan-stag-hw-insert",
-        "rx-vlan-hw-parse",
-        "rx-vlan-stag-hw-parse",
-    }
-)
 
 
 # --------------------------------------------------------------------------
@@ -173,19 +141,24 @@ class LinkSpec:
 
 @dataclass
 class TestbedSpec:
-    """Hosts, an optional router node, and links between them."""
+    """Hosts, router nodes (any number), and links between them."""
 
     __test__ = False  # not a pytest test class despite the name
 
     hosts: list[NodeSpec] = field(default_factory=list)
-    router: NodeSpec | None = None
+    routers: list[NodeSpec] = field(default_factory=list)
     links: list[LinkSpec] = field(default_factory=list)
     disable_ipv6: bool = True
     disable_offloads: bool = True
 
+    @property
+    def router(self) -> NodeSpec | None:
+        """The router node of a one-router testbed (the first, if there are several)."""
+        return self.routers[0] if self.routers else None
+
     def nodes(self) -> list[NodeSpec]:
-        """All nodes, router first."""
-        return ([self.router] if self.router else []) + list(self.hosts)
+        """All nodes, routers first."""
+        return list(self.routers) + list(self.hosts)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes():
@@ -255,7 +228,8 @@ class TestbedSpec:
         opts = d.get("testbed", {})
         spec = cls(
             hosts=[node(h) for h in d.get("hosts", [])],
-            router=node(d["router"]) if "router" in d else None,
+            routers=[node(r) for r in ([d["router"]] if "router" in d else [])]
+            + [node(r) for r in d.get("routers", [])],
             links=links,
             disable_ipv6=bool(opts.get("disable_ipv6", True)),
             disable_offloads=bool(opts.get("disable_offloads", True)),
@@ -273,7 +247,7 @@ class TestbedSpec:
             disable_ipv6 = true       # less noise on packet sockets (RS/MLD/DAD)
             disable_offloads = true
 
-            [router]
+            [router]                  # one router; or [[routers]] tables for several
             name = "r"
             ip_forward = false        # true = the kernel forwards (no software router)
             interfaces = [
@@ -299,165 +273,6 @@ class TestbedSpec:
 
 
 # --------------------------------------------------------------------------
-# Namespace utilities
-# --------------------------------------------------------------------------
-def netns_path(name: str) -> str:
-    """Path of a named network namespace (as ``ip netns`` and pyroute2 use)."""
-    return str(NETNS_RUN_DIR / name)
-
-
-def enter_netns(ns: str) -> None:
-    """Move this process (its calling thread) into network namespace ``ns``.
-
-    ``ns`` is a name under /run/netns (as ``ip netns`` and pyroute2 create them) or a path
-    such as ``/proc/PID/ns/net``. Uses pyroute2's ``netns.setns`` on an fd we open, so a
-    missing namespace is an error rather than silently created.
-    """
-    path = ns if "/" in ns else netns_path(ns)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise RouteBricksError(f"no network namespace {ns!r} ({path} does not exist)") from None
-    except PermissionError:
-        raise RouteBricksError(f"cannot open {path}: permission denied (run as root)") from None
-    try:
-        pr_netns.setns(fd, flags=0)
-    except OSError as e:
-        raise RouteBricksError(f"cannot enter network namespace {ns!r}: {e}") from None
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def netns_context(name: str) -> Iterator[None]:
-    """Run the body with the calling thread inside network namespace ``name``.
-
-    Saves the thread's own namespace (``/proc/thread-self``, unlike pyroute2's
-    ``pushns`` which saves the process's main thread namespace in a global
-    stack) so it is safe in any thread.
-    """
-    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(netns_path(name), os.O_RDONLY)
-        try:
-            pr_netns.setns(target, flags=0)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            pr_netns.setns(saved, flags=0)
-    finally:
-        os.close(saved)
-
-
-def run_in_netns(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn(*args, **kwargs)`` in a helper thread inside namespace ``name``.
-
-    Returns its result or re-raises its exception. Objects it creates (e.g.
-    sockets) stay bound to that namespace.
-    """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            with netns_context(name):
-                box["result"] = fn(*args, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-            box["error"] = e
-
-    t = threading.Thread(target=target, name=f"netns-{name}", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def sysctl_write(ns: str, key: str, value: str | int) -> None:
-    """Write ``/proc/sys/<key with dots as slashes>`` from inside namespace ``ns``.
-
-    /proc/sys/net resolves against the network namespace of the thread that
-    opens the file, hence the helper thread.
-    """
-    path = "/proc/sys/" + key.replace(".", "/")
-
-    def write() -> None:
-        with open(path, "w") as f:
-            f.write(f"{value}\n")
-
-    run_in_netns(ns, write)
-
-
-def sysctl_read(ns: str, key: str) -> str:
-    """Read ``/proc/sys/<key>`` from inside namespace ``ns``."""
-    path = "/proc/sys/" + key.replace(".", "/")
-    return run_in_netns(ns, lambda: Path(path).read_text().strip())
-
-
-def set_ip_forward(ns: str, enabled: bool = True) -> None:
-    """Enable/disable IPv4 forwarding (``net.ipv4.ip_forward``) in namespace ``ns``."""
-    sysctl_write(ns, "net.ipv4.ip_forward", 1 if enabled else 0)
-
-
-def get_ip_forward(ns: str) -> bool:
-    """Whether IPv4 forwarding is on in namespace ``ns``."""
-    return sysctl_read(ns, "net.ipv4.ip_forward") == "1"
-
-
-def _netns_preexec(fd: int) -> Callable[[], None]:
-    def preexec() -> None:  # runs in the child between fork and exec
-        pr_netns.setns(fd, flags=0)
-
-    return preexec
-
-
-def _disable_offloads(ifname: str) -> list[str]:
-    """Switch off :data:`OFFLOADS_OFF` (+ all ``*-segmentation``) on ``ifname``.
-
-    Must run inside the interface's namespace (the ioctl socket is opened in
-    the calling thread's namespace). Returns the features still on afterwards
-    among those requested (fixed features cannot be changed).
-    """
-    from pyroute2.ethtool.ioctl import IoctlEthtool, NotSupportedError
-
-    eth = IoctlEthtool(ifname)
-    try:
-        feats = eth.get_features()
-        names: list[str] = list(feats.keys())  # iterating feats itself yields tuples
-        wanted = [
-            name
-            for name in names
-            if (name in OFFLOADS_OFF or name.endswith("-segmentation"))
-            and feats.is_available(name)
-            and feats.is_active(name)
-        ]
-        for name in wanted:
-            feats.set_value(name, False)
-        if wanted:
-            # A positive return (ETHTOOL_F_WISH etc.) makes pyroute2 raise; the
-            # read-back below is what counts.
-            with contextlib.suppress(NotSupportedError):
-                eth.set_features(feats)
-        after = eth.get_features()
-        return [n for n in wanted if after.is_active(n)]
-    finally:
-        eth.close()
-
-
-def _offload_state(ifname: str) -> dict[str, bool]:
-    from pyroute2.ethtool.ioctl import IoctlEthtool
-
-    eth = IoctlEthtool(ifname)
-    try:
-        feats = eth.get_features()
-        names: list[str] = list(feats.keys())
-        return {name: feats.is_active(name) for name in names}
-    finally:
-        eth.close()
-
-
-# --------------------------------------------------------------------------
 # State files and cleanup
 # --------------------------------------------------------------------------
 def _state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -476,37 +291,50 @@ def _state_dir(state_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(tempfile.gettempdir()) / "routebricks"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _root_links() -> list[tuple[int, str]]:
     with IPRoute() as ipr:
         return [(link["index"], link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()]
 
 
-def _kill_pids(pids: Sequence[int]) -> None:
+#: Seconds processes inside a testbed get to stop after SIGTERM before SIGKILL.
+STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class StoppedProcess:
+    """A process that was running inside a testbed namespace when it was removed."""
+
+    pid: int
+    namespace: str
+    command: str
+    signal: str  # "SIGTERM" (it exited when asked) or "SIGKILL"
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} in {self.namespace} ({self.command}): {self.signal}"
+
+
+def _stop_inside(namespaces: Sequence[str], timeout: float) -> list[StoppedProcess]:
+    """Stop every process inside these namespaces: SIGTERM (a router stops cleanly and
+    prints its summary), SIGKILL after ``timeout``. Processes left inside would keep a
+    namespace (and its veths) alive."""
     me = os.getpid()
-    for pid in pids:
-        if pid != me:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    where = {pid: ns for ns, pids in namespace_pids(namespaces).items() for pid in pids
+             if pid != me}
+    names = {pid: process_name(pid) for pid in where}
+    how = stop_processes(list(where), timeout=timeout)
+    return [StoppedProcess(pid, where[pid], names[pid], sig) for pid, sig in how.items()]
 
 
-def _remove_prefix(prefix: str, state_dir: Path) -> list[str]:
-    """Remove namespaces, root-namespace links and the state file of ``prefix``."""
+def _remove_prefix(prefix: str, state_dir: Path, stopped: list[StoppedProcess] | None = None,
+                   timeout: float = STOP_TIMEOUT) -> list[str]:
+    """Remove namespaces, root-namespace links and the state file of ``prefix``; the
+    processes inside are stopped first (and appended to ``stopped``)."""
     removed: list[str] = []
     ours = [n for n in pr_netns.listnetns() if n.startswith(prefix)]
     if ours:
-        pids = pr_netns.ns_pids()
-        # Processes left inside would keep a namespace (and its veths) alive.
-        _kill_pids([p for n in ours for p in pids.get(n, [])])
+        gone = _stop_inside(ours, timeout)
+        if stopped is not None:
+            stopped.extend(gone)
     for name in ours:
         with contextlib.suppress(FileNotFoundError):
             pr_netns.remove(name)
@@ -529,6 +357,8 @@ def cleanup(
     *,
     stale_only: bool = False,
     state_dir: str | os.PathLike[str] | None = None,
+    stopped: list[StoppedProcess] | None = None,
+    timeout: float = STOP_TIMEOUT,
 ) -> list[str]:
     """Remove testbed leftovers; returns the namespace/interface names removed.
 
@@ -541,13 +371,14 @@ def cleanup(
       runs; testbeds of live processes, and names without a state file here
       (which may belong to a run using another state dir), are left alone.
 
-    Processes still running inside a removed namespace are killed first
-    (they would keep it alive). Interfaces are looked for in the caller's
+    Processes still running inside a removed namespace are stopped first (they
+    would keep it alive): SIGTERM, then SIGKILL after ``timeout`` seconds; each
+    is appended to ``stopped``. Interfaces are looked for in the caller's
     namespace, where up() creates veths before moving them.
     """
     sdir = _state_dir(state_dir)
     if prefix is not None:
-        return _remove_prefix(prefix, sdir)
+        return _remove_prefix(prefix, sdir, stopped, timeout)
     state: dict[str, int] = {}
     if sdir.is_dir():
         for f in sdir.glob("rb*.json"):
@@ -557,14 +388,28 @@ def cleanup(
                 except (ValueError, OSError, AttributeError):
                     state[f.stem] = 0
     if stale_only:
-        prefixes = {p for p, pid in state.items() if not (pid and _pid_alive(pid))}
+        prefixes = {p for p, pid in state.items() if not (pid and pid_alive(pid))}
     else:
         names = pr_netns.listnetns() + [n for _, n in _root_links()]
         prefixes = {m.group(0) for n in names if (m := PREFIX_RE.match(n))} | set(state)
     removed: list[str] = []
     for p in sorted(prefixes):
-        removed += _remove_prefix(p, sdir)
+        removed += _remove_prefix(p, sdir, stopped, timeout)
     return removed
+
+
+def prefix_in_use(prefix: str, state_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """Why ``prefix`` cannot be used for a new testbed (None if it can): a namespace or
+    a root-namespace link with that prefix exists, or a state file records it."""
+    ns = sorted(n for n in pr_netns.listnetns() if n.startswith(prefix))
+    if ns:
+        return f"namespaces {', '.join(ns[:4])}{' ...' if len(ns) > 4 else ''} exist"
+    links = sorted(n for _, n in _root_links() if n.startswith(prefix))
+    if links:
+        return f"interfaces {', '.join(links[:4])} exist"
+    if (_state_dir(state_dir) / f"{prefix}.json").exists():
+        return f"its state file {_state_dir(state_dir) / f'{prefix}.json'} exists"
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -640,6 +485,12 @@ class Testbed:
         """Create namespaces, veths, addresses and routes. Undoes itself on failure."""
         if self.is_up:
             return self
+        busy = prefix_in_use(self.prefix, self.state_dir)
+        if busy is not None:
+            # Never touch what is there: it may be a running testbed.
+            raise RouteBricksError(
+                f"testbed prefix {self.prefix} is in use ({busy}); choose another prefix, "
+                f"or remove that testbed first with: routebricks testbed down {self.prefix}")
         self._write_state()
         try:
             self._build()
@@ -705,22 +556,26 @@ class Testbed:
                 iface = ipaddress.ip_interface(a)
                 ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
         if self.spec.disable_offloads:
-            still_on = run_in_netns(ns, _disable_offloads, ifname)
+            still_on = run_in_netns(ns, disable_offloads, ifname)
             if still_on:
                 raise RuntimeError(f"{node}:{ifname}: could not disable offloads {still_on}")
         with NetNS(ns, flags=0) as ipr:
             ipr.link("set", index=ipr.link_lookup(ifname=ifname)[0], state="up")
 
-    def down(self) -> None:
-        """Stop our processes, delete namespaces (and with them the veths), leftovers, state."""
+    def down(self, timeout: float = STOP_TIMEOUT) -> list[StoppedProcess]:
+        """Stop our processes, delete namespaces (and with them the veths), leftovers, state.
+        Other processes found inside get SIGTERM, then SIGKILL after ``timeout``; returns
+        those."""
         for p in self._procs:
             if p.poll() is None:
                 p.kill()
             with contextlib.suppress(Exception):
                 p.wait(timeout=5)
         self._procs.clear()
-        _remove_prefix(self.prefix, self.state_dir)
+        stopped: list[StoppedProcess] = []
+        _remove_prefix(self.prefix, self.state_dir, stopped, timeout)
         self.is_up = False
+        return stopped
 
     def __enter__(self) -> Testbed:
         return self.up()
@@ -743,7 +598,7 @@ class Testbed:
         """Start ``argv`` inside ``node``'s namespace; killed by :meth:`down`."""
         fd = os.open(netns_path(self.ns(node)), os.O_RDONLY)
         try:
-            p = subprocess.Popen(list(argv), preexec_fn=_netns_preexec(fd), **kwargs)
+            p = subprocess.Popen(list(argv), preexec_fn=netns_preexec(fd), **kwargs)
         finally:
             os.close(fd)
         self._procs.append(p)
@@ -792,7 +647,7 @@ class Testbed:
 
     def offloads(self, node: str, ifname: str) -> dict[str, bool]:
         """ethtool feature name -> active, for ``node:ifname``."""
-        return self.call(node, _offload_state, ifname)
+        return self.call(node, offload_state, ifname)
 
 
 def _default_dst(gateway: str) -> str:

@@ -1,4 +1,4 @@
-"""Tests for routebricks.cluster.testbed (network-namespace testbeds via pyroute2).
+"""Tests for routebricks.netns.testbed (network-namespace testbeds via pyroute2).
 
 Tests that build namespaces need root; they skip with the reason otherwise.
 Every testbed made here is removed in a ``finally`` (by its own prefix, so a
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from routebricks.cluster import testbed as tbm
-from routebricks.cluster.testbed import (
+from routebricks.netns import testbed as tbm
+from routebricks.netns.core import sysctl_read
+from routebricks.netns.testbed import (
     InterfaceSpec,
     LinkSpec,
     NodeSpec,
@@ -287,7 +288,7 @@ def test_run_call_and_interfaces_inside(
         with NetNS(tb.ns("b"), flags=0) as ipr:
             link = ipr.get_links(ipr.link_lookup(ifname="eth0")[0])[0]
             assert link.get_attr("IFLA_MTU") == 1400
-        assert tbm.sysctl_read(tb.ns("a"), "net.ipv6.conf.all.disable_ipv6") == "1"
+        assert sysctl_read(tb.ns("a"), "net.ipv6.conf.all.disable_ipv6") == "1"
         # run(): a subprocess in the namespace sees the namespace's interfaces.
         out = tb.run("a", [sys.executable, "-c", "import socket; print(socket.if_nameindex())"])
         assert "eth0" in out.stdout and "eth1" not in out.stdout
@@ -334,7 +335,7 @@ CRASHER = textwrap.dedent(
     """
     import os, subprocess, sys
     from pathlib import Path
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
     tb = Testbed(TestbedSpec.from_toml(sys.argv[1]), state_dir=sys.argv[2])
     Path(sys.argv[3]).write_text(tb.prefix)  # lets the test clean up whatever happens
     tb.up()

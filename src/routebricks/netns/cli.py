@@ -32,13 +32,17 @@ def testbed() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def testbed_up(spec_file: str, prefix: str | None, as_json: bool) -> None:
     """Create the namespaces, links, addresses and routes FILE describes."""
-    from routebricks.cluster.testbed import Testbed, TestbedSpec
+    from routebricks.netns.testbed import Testbed, TestbedSpec
 
     try:
         spec = TestbedSpec.from_toml(spec_file)
+    except (ValueError, KeyError, OSError) as e:
+        click.echo(f"{spec_file}: {e}", err=True)
+        sys.exit(1)
+    try:
         tb = Testbed(spec, prefix=prefix).up()
     except (RouteBricksError, ValueError, KeyError, OSError) as e:
-        click.echo(f"{spec_file}: {e}", err=True)
+        click.echo(f"testbed up: {e}", err=True)
         sys.exit(1)
     info = {"prefix": tb.prefix, "namespaces": {n.name: tb.ns(n.name) for n in spec.nodes()}}
     if as_json:
@@ -52,14 +56,26 @@ def testbed_up(spec_file: str, prefix: str | None, as_json: bool) -> None:
 
 @testbed.command("down", context_settings=CONTEXT)
 @click.argument("prefix", required=False, metavar="[PREFIX]")
-def testbed_down(prefix: str | None) -> None:
-    """Remove a testbed (or, without PREFIX, every testbed), also after a crash."""
-    from routebricks.cluster.testbed import PREFIX_RE, cleanup
+@click.option("--timeout", type=click.FloatRange(0), default=10.0, metavar="SECONDS",
+              show_default=True,
+              help="How long processes inside (routers, agents) get to stop after SIGTERM "
+              "before they are killed with SIGKILL.")
+def testbed_down(prefix: str | None, timeout: float) -> None:
+    """Remove a testbed (or, without PREFIX, every testbed), also after a crash.
+
+    Processes still running inside its namespaces (a router started with 'run --netns')
+    are stopped first: SIGTERM, so a router prints its summary, then SIGKILL for those
+    still running after --timeout. Each one stopped is listed, with the signal it took.
+    """
+    from routebricks.netns.testbed import PREFIX_RE, StoppedProcess, cleanup
 
     if prefix is not None and not PREFIX_RE.fullmatch(prefix):
         click.echo(f"bad prefix {prefix!r}: testbed prefixes look like rb1a2b3c-", err=True)
         sys.exit(2)
-    removed = cleanup(prefix)
+    stopped: list[StoppedProcess] = []
+    removed = cleanup(prefix, stopped=stopped, timeout=timeout)
+    for s in stopped:
+        click.echo(f"stopped {s}")
     click.echo(f"removed {len(removed)} namespaces and links" if removed else "nothing to remove")
 
 
@@ -68,7 +84,7 @@ def testbed_list() -> None:
     """List the namespaces that belong to testbeds."""
     from pyroute2 import netns
 
-    from routebricks.cluster.testbed import PREFIX_RE
+    from routebricks.netns.testbed import PREFIX_RE
 
     names = sorted(n for n in netns.listnetns() if PREFIX_RE.match(n))
     click.echo("\n".join(names) if names else "no testbeds")
