@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
-from routebricks.engine.graph import Graph
 from routebricks.errors import RouteBricksError
+from routebricks.runtime import DEFAULT_WATCHDOG
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
@@ -28,37 +25,15 @@ def _fail(e: Exception, code: int = 1) -> None:
     sys.exit(code)
 
 
-def _load_graph(
-    config: str | None,
-    file: str | None,
-    expr: str | None,
-    defines: dict[str, str],
-    loads: tuple[str, ...],
-) -> Graph:
-    from routebricks.engine.registry import load_python_file
-    from routebricks.engine.router import parse_file, parse_text
-
-    for path in loads:
-        load_python_file(path)
+def _config_source(args: tuple[str, ...], file: str | None,
+                   expr: str | None) -> tuple[str | None, dict[str, str]]:
+    """The configuration file (CONFIG or -f) and the NAME=value definitions."""
+    config, defines = _split_defines(args)
     if config and file:
         raise click.UsageError("router configuration specified twice (CONFIG and -f)")
-    path = config or file
-    if path is not None:
-        return parse_file(path, extra=expr, defines=defines)
-    if expr is None:
+    if (config or file) is None and expr is None:
         raise click.UsageError("no configuration: give CONFIG, -f FILE or -e 'TEXT'")
-    return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
-
-
-def _write_flat(text: str, output: str) -> None:
-    """-o: the flattened configuration to a file, or to stdout for '-'."""
-    if output == "-":
-        sys.stdout.write(text)
-        return
-    try:
-        Path(output).write_text(text)
-    except OSError as e:
-        raise RouteBricksError(f"cannot write {output!r}: {e.strerror}") from None
+    return config or file, defines
 
 
 def _split_defines(args: tuple[str, ...]) -> tuple[str | None, dict[str, str]]:
@@ -193,6 +168,20 @@ def main() -> None:
     default=None,
     help="Run inside this network namespace (e.g. a testbed's router, rbXXXXXX-r).",
 )
+@click.option(
+    "--watchdog",
+    type=click.FloatRange(0),
+    default=DEFAULT_WATCHDOG,
+    show_default=True,
+    metavar="SECONDS",
+    help="Restart a worker that makes no progress for this long (0: never). Compiling a "
+    "kernel counts as progress.",
+)
+@click.option(
+    "--no-restart",
+    is_flag=True,
+    help="Stop the router when a worker dies, instead of restarting the worker.",
+)
 def run(
     args: tuple[str, ...],
     file: str | None,
@@ -211,6 +200,8 @@ def run(
     spin: float | None,
     no_profile: bool,
     netns: str | None,
+    watchdog: float,
+    no_restart: bool,
 ) -> None:
     """Run a router described in the Click configuration language.
 
@@ -220,159 +211,20 @@ def run(
       routebricks run -e 'FromDump(in.pcap) -> c :: Counter -> Discard' -h c.count
       routebricks run conf.click --kp 256 --time 10 --stats
       routebricks run examples/iprouter.click --workers 2 -u /tmp/rb.sock
+
+    A configuration that reads devices, or runs with -u or several workers, runs under a
+    supervisor: one worker process per core, restarted if it dies or hangs (--watchdog).
     """
-    from routebricks.engine.router import Router
-    from routebricks.runtime.workers import (
-        check_multiworker,
-        default_workers,
-        pin_worker,
-        reads_devices,
-    )
+    from routebricks.runtime.launch import RunOptions, run_router
 
-    profile = stats or (socket_path is not None and not no_profile)
-    try:
-        if netns:
-            from routebricks.netns.core import enter_netns
-
-            enter_netns(netns)  # devices are opened there
-        config, defines = _split_defines(args)
-        graph = _load_graph(config, file, expr, defines, loads)
-        router = Router(graph, profile=profile)  # checks everything before packets move
-        if kp is not None:
-            router.kp = kp
-        if spin is not None:
-            router.idle_spin = spin / 1000  # workers inherit it with the router
-        router.freeze_gc = True  # this process (and each worker) is the router
-        if output:
-            _write_flat(router.flat_config(), output)
-        nworkers = workers or default_workers(graph)
-        check_multiworker(router, nworkers)
-        if nworkers > 1:
-            _run_workers(graph, nworkers, router, quit_, handlers, kp, limit, time_limit,
-                         stats, socket_path, no_pin)
-            return
-        if not no_pin and not quit_ and reads_devices(graph):
-            # One worker, in this process: pinned like worker 0 of many, so the scheduler
-            # does not move it (and its cache) between cores while it polls.
-            pin_worker(0)
-        router.initialize()
-    except RouteBricksError as e:
-        _fail(e)
-        return
-    server = None
-    if socket_path and not quit_:
-        from routebricks.runtime.control import ControlServer
-        from routebricks.runtime.requests import ThreadEndpoint
-
-        endpoint = ThreadEndpoint()
-        router.control = endpoint
-        try:
-            server = ControlServer(socket_path, endpoint.ask).start()
-        except (RouteBricksError, OSError) as e:
-            router.cleanup()
-            _fail(e)
-    reason = "not run (-q)"
-    if not quit_:
-
-        def on_signal(signum: int, _frame: object) -> None:
-            router.request_stop("interrupted", force=True)
-
-        old_int = signal.signal(signal.SIGINT, on_signal)
-        old_term = signal.signal(signal.SIGTERM, on_signal)
-        try:
-            reason = router.run(limit=limit, time_limit=time_limit)
-        except RouteBricksError as e:
-            router.cleanup()
-            _fail(e)
-        except BaseException:
-            router.cleanup()  # whatever happened, no element's setup outlives the run
-            raise
-        finally:
-            signal.signal(signal.SIGINT, old_int)
-            signal.signal(signal.SIGTERM, old_term)
-            if server is not None:
-                server.close()
-    router.cleanup()
-    if not quit_:
-        from routebricks.report import render_stats
-
-        render_stats(router.stats_rows(), reason, router.elapsed, detailed=stats,
-                     file=sys.stderr)
-    sys.exit(_print_handlers(handlers, router.read_handler))
-
-
-def _print_handlers(handlers: tuple[str, ...], read: Any) -> int:
-    """Print -h handlers as Click does: a lone value, or name-labelled blocks. Exit code."""
-    code = 0
-    for h in handlers:
-        try:
-            value = read(h)
-        except RouteBricksError as e:
-            click.echo(str(e), err=True)
-            code = 1
-            continue
-        if len(handlers) > 1:
-            sys.stdout.write(f"{h}:\n{value}{'' if value.endswith(chr(10)) else chr(10)}\n")
-        else:
-            sys.stdout.write(value + ("" if not value or value.endswith("\n") else "\n"))
-    sys.stdout.flush()
-    return code
-
-
-def _run_workers(graph: Graph, nworkers: int, router: Any, quit_: bool,
-                 handlers: tuple[str, ...], kp: int | None, limit: int | None,
-                 time_limit: float | None, stats: bool, socket_path: str | None,
-                 no_pin: bool) -> None:
-    import json
-    import threading
-
-    from routebricks.report import render_stats
-    from routebricks.runtime.control import ControlServer
-    from routebricks.runtime.workers import Supervisor, WorkerOptions
-
-    opts = WorkerOptions(kp=kp, limit=limit, time_limit=time_limit,
-                         profile=router.profile, pin=not no_pin,
-                         placement=getattr(router, "placement", {}))
-    sup = Supervisor(graph, nworkers, opts, template=router)
-    lock = threading.Lock()
-
-    def ask(kind: str, spec: str, value: str = "") -> Any:
-        with lock:
-            return sup.ask(kind, spec, value)
-
-    def read(spec: str) -> str:
-        r = ask("read", spec)
-        if not r.ok:
-            raise RouteBricksError(r.text)
-        return r.text
-
-    server = None
-    code = 0
-    try:
-        sup.start()  # inside: an interrupt while workers start still shuts them down
-        if socket_path:
-            server = ControlServer(socket_path, ask).start()
-        if not quit_:
-
-            def on_signal(signum: int, _frame: object) -> None:
-                sup.request_stop("interrupted")
-
-            old_int = signal.signal(signal.SIGINT, on_signal)
-            old_term = signal.signal(signal.SIGTERM, on_signal)
-            try:
-                reason = sup.run(lock)
-            finally:
-                signal.signal(signal.SIGINT, old_int)
-                signal.signal(signal.SIGTERM, old_term)
-            rows = json.loads(ask("read", "stats").text)
-            render_stats(rows, reason, sup.elapsed, detailed=stats, file=sys.stderr,
-                         workers=nworkers)
-        code = _print_handlers(handlers, read)
-    finally:
-        if server is not None:
-            server.close()
-        sup.shutdown()
-    sys.exit(code)
+    config, defines = _config_source(args, file, expr)
+    opts = RunOptions(
+        config=config, expr=expr, defines=defines, loads=loads, handlers=handlers,
+        quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
+        workers=workers, socket_path=socket_path, pin=not no_pin, spin_ms=spin,
+        profile=False if no_profile else None, netns=netns, watchdog=watchdog,
+        restart=not no_restart)
+    sys.exit(run_router(opts))
 
 
 @main.command(context_settings=CONTEXT)
@@ -402,13 +254,14 @@ def check(
 ) -> None:
     """Parse and check a configuration without running it (exit 1 with file:line:column)."""
     from routebricks.engine.router import Router
+    from routebricks.runtime.launch import load_graph, write_flat
 
+    config, defines = _config_source(args, file, expr)
     try:
-        config, defines = _split_defines(args)
-        graph = _load_graph(config, file, expr, defines, loads)
+        graph = load_graph(config, expr, defines, loads)
         router = Router(graph)
         if output:
-            _write_flat(router.flat_config(), output)
+            write_flat(router.flat_config(), output, sys.stdout)
     except RouteBricksError as e:
         _fail(e)
         return

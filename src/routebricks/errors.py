@@ -62,3 +62,11 @@ class PcapError(RouteBricksError):
 
 class HandlerError(RouteBricksError):
     """A handler call that failed: unknown handler, bad value, not readable or writable."""
+
+
+class NoSuchElement(HandlerError):
+    """A handler request names an element the router does not have."""
+
+
+class NoSuchHandler(HandlerError):
+    """A handler request names a handler the element (or the router) does not have."""

@@ -58,10 +58,84 @@ SERVER = textwrap.dedent("""
     print(n, h.hexdigest(), flush=True)
 """)
 
+# Like CLIENT, but paced: argv[2] bytes per second, so a transfer lasts long enough for
+# something to happen to the router while it runs.
+PACED_CLIENT = textwrap.dedent("""
+    import socket, sys, time
+    data = bytes.fromhex(sys.stdin.read().strip())
+    rate = float(sys.argv[2]); chunk = 32768
+    s = socket.create_connection((sys.argv[1], 5001), timeout=60)
+    t0 = time.monotonic()
+    for i in range(0, len(data), chunk):
+        s.sendall(data[i:i + chunk])
+        ahead = t0 + (i + chunk) / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    s.shutdown(socket.SHUT_WR)
+    print(s.recv(100).decode(), flush=True)
+""")
+
 CLIENT = textwrap.dedent("""
     import socket, sys
     data = bytes.fromhex(sys.stdin.read().strip())
     s = socket.create_connection((sys.argv[1], 5001), timeout=60)
     s.sendall(data); s.shutdown(socket.SHUT_WR)
     print(s.recv(100).decode(), flush=True)
+""")
+
+# UDP datagrams numbered 0..n-1 (4-byte sequence number, repeated 4 times) to DST on
+# ports 9000-9006, from FLOWS sockets (so many flows, spread over the workers).
+SENDER = textwrap.dedent("""
+    import socket, sys
+    dst, n, flows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(flows)]
+    for i in range(n):
+        socks[i % flows].sendto(i.to_bytes(4, "big") * 4, (dst, 9000 + i % 7))
+""")
+
+SNIFFER = textwrap.dedent("""
+    import socket, sys, time
+    want = int(sys.argv[1])
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: no drops under load
+    s.bind(("eth0", 0)); s.settimeout(0.5)
+    print("ready", flush=True)
+    seen = []
+    deadline = time.time() + 30
+    while len(seen) < want and time.time() < deadline:
+        try:
+            f = s.recv(2048)
+        except TimeoutError:
+            continue
+        if f[12:14] == b"\\x08\\x00" and f[23] == 17 and f[30] == 10 and f[31] == 9:
+            seen.append((f[26:30], f[34:38], int.from_bytes(f[42:46], "big")))
+    print(len(seen), len(set(seen)), flush=True)
+    by_flow = {}
+    for src, ports, seq in seen:  # a flow: addresses and both UDP ports
+        by_flow.setdefault((src, ports), []).append(seq)
+    print(all(v == sorted(v) for v in by_flow.values()), flush=True)
+""")
+
+# A Linux UDP receiver on ports 9000-9006: counts datagrams until none arrived for IDLE
+# seconds (after the first), then prints "total distinct".
+UDP_RECEIVER = textwrap.dedent("""
+    import selectors, socket, sys, time
+    idle = float(sys.argv[1])
+    sel = selectors.DefaultSelector()
+    for port in range(9000, 9007):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+        s.bind(("0.0.0.0", port)); sel.register(s, selectors.EVENT_READ)
+    print("ready", flush=True)
+    got = []
+    last = None
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        events = sel.select(timeout=0.2)
+        for key, _ in events:
+            got.append(key.fileobj.recv(2048)[:4])
+            last = time.time()
+        if last is not None and time.time() - last > idle:
+            break
+    print(len(got), len(set(got)), flush=True)
 """)

@@ -10,12 +10,11 @@ import re
 import secrets
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import CLIENT, SERVER, can_make_namespaces, netns_list, stop_router
+from nstest import CLIENT, SENDER, SERVER, SNIFFER, can_make_namespaces, netns_list, stop_router
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "testbed.toml"
@@ -112,38 +111,6 @@ def test_tcp_transfer_with_checked_content(router: RunningRouter) -> None:
             server.communicate()
 
 
-SENDER = textwrap.dedent("""
-    import socket, sys
-    dst, n, flows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(flows)]
-    for i in range(n):
-        socks[i % flows].sendto(i.to_bytes(4, "big") * 4, (dst, 9000 + i % 7))
-""")
-
-SNIFFER = textwrap.dedent("""
-    import socket, sys, time
-    want = int(sys.argv[1])
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: no drops under load
-    s.bind(("eth0", 0)); s.settimeout(0.5)
-    print("ready", flush=True)
-    seen = []
-    deadline = time.time() + 30
-    while len(seen) < want and time.time() < deadline:
-        try:
-            f = s.recv(2048)
-        except TimeoutError:
-            continue
-        if f[12:14] == b"\\x08\\x00" and f[23] == 17 and f[30] == 10 and f[31] == 9:
-            seen.append((f[26:30], f[34:38], int.from_bytes(f[42:46], "big")))
-    print(len(seen), len(set(seen)), flush=True)
-    by_flow = {}
-    for src, ports, seq in seen:  # a flow: addresses and both UDP ports
-        by_flow.setdefault((src, ports), []).append(seq)
-    print(all(v == sorted(v) for v in by_flow.values()), flush=True)
-""")
-
-
 def test_route_added_through_handler_is_used_by_every_worker(router: RunningRouter) -> None:
     tb = router.tb
     n, flows = 300, 24
@@ -176,7 +143,7 @@ def test_route_added_through_handler_is_used_by_every_worker(router: RunningRout
 
 def test_each_worker_is_pinned_to_its_own_core(router: RunningRouter) -> None:
     # The paper's rule, each queue one core: worker i runs on the i-th core only (one
-    # worker, in the router's own process, on the first).
+    # worker on the first).
     n = int(router.proc.args[router.proc.args.index("--workers") + 1])  # type: ignore[union-attr]
     cpus = sorted(os.sched_getaffinity(0))
     lines = router.handler("read", "--each", "placement").strip().splitlines()
@@ -211,7 +178,12 @@ def test_no_pin_leaves_the_worker_on_every_core(tmp_path: Path) -> None:
                               "placement", "-u", sock], capture_output=True, text=True,
                              timeout=60)
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-        assert res.stdout.strip() == f"pid {proc.pid} on cpus {cpus}", res.stderr
+        m = re.fullmatch(r"pid (\d+) on cpus ([\d,]+)", res.stdout.strip())
+        assert m is not None, (res.stdout, res.stderr)
+        assert m[2] == cpus
+        # The worker is a child of the supervisor (the process we started).
+        stat = Path(f"/proc/{m[1]}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[1]) == proc.pid
     finally:
         if proc is not None:
             stop_router(proc)

@@ -18,6 +18,7 @@ to the neighbour's method, so a hop costs one Python call.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from routebricks.engine.args import Arg, ParsedArgs, parse_args, unparse_value
-from routebricks.errors import ConfigError, HandlerError, Position
+from routebricks.errors import ConfigError, HandlerError, NoSuchHandler, Position
 from routebricks.packet.batch import PacketBatch
 
 if TYPE_CHECKING:
@@ -83,6 +84,13 @@ def processing_code(spec: str, side: int, port: int) -> str:
 
 
 # ---------------------------------------------------------------------- handlers
+#: How a read handler's values from several workers make one answer (``combine=``):
+#: ``first`` worker 0's value (settings, and state every worker holds alike); ``sum`` and
+#: ``max`` of numbers (counters; high-water marks); ``merge`` of ``COUNT<TAB>KEY`` tables
+#: by key (drops by reason).
+COMBINE_KINDS = ("first", "sum", "max", "merge")
+
+
 @dataclass
 class Handler:
     name: str
@@ -91,30 +99,46 @@ class Handler:
     changes_shared_state: bool = False  # e.g. route updates: the runtime serializes these
     doc: str = ""
     read_param: bool = False  # the read takes a parameter (Click's READ h PARAMS)
+    combine: str = "first"  # see COMBINE_KINDS
+    #: Served by the control plane's copy of the element (the supervisor's), never by the
+    #: data plane: the value depends only on state that handler writes change (a route
+    #: table), so producing it — a million routes, say — never holds up packets.
+    control: bool = False
 
 
-def read_handler(name: str, *, param: bool = False
-                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def read_handler(name: str, *, param: bool = False, combine: str = "first",
+                 control: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a method ``f(self) -> value`` as the read handler ``name``; with ``param``,
-    ``f(self, param: str)`` reads with a parameter (``rt.lookup 10.0.0.1``)."""
+    ``f(self, param: str)`` reads with a parameter (``rt.lookup 10.0.0.1``).
+
+    ``combine`` says how several workers' values make one (:data:`COMBINE_KINDS`);
+    ``control`` that the control plane answers it from its own copy (see :class:`Handler`).
+    """
+    if combine not in COMBINE_KINDS:
+        raise ValueError(f"combine must be one of {COMBINE_KINDS}, not {combine!r}")
 
     def deco(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__dict__.setdefault("_rb_handlers", []).append(("read", name, param))
+        f.__dict__.setdefault("_rb_handlers", []).append(
+            ("read", name, {"read_param": param, "combine": combine, "control": control}))
         return f
 
     return deco
 
 
 def write_handler(
-    name: str, *, shared: bool = False
+    name: str, *, shared: bool = False, control: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a method ``f(self, value: str)`` as the write handler ``name``.
 
-    ``shared`` says the handler changes state shared between workers (route tables).
+    ``shared`` says the handler changes state shared between workers (route tables): the
+    control plane applies it to its copy first (so a bad write changes nothing anywhere),
+    then hands the result to every worker. ``control``: the write only concerns the control
+    plane's copy (e.g. the address a control-plane read looks up).
     """
 
     def deco(f: Callable[..., Any]) -> Callable[..., Any]:
-        f.__dict__.setdefault("_rb_handlers", []).append(("write", name, shared))
+        f.__dict__.setdefault("_rb_handlers", []).append(
+            ("write", name, {"changes_shared_state": shared, "control": control}))
         return f
 
     return deco
@@ -155,6 +179,17 @@ class Element:
     #: Agnostic ports resolve push or pull each on their own (Idle), instead of all of an
     #: element's agnostic ports sharing one mode (Counter, Null, ...).
     INDEPENDENT_PORTS: ClassVar[bool] = False
+    #: Shared-state writes are handed to workers as a copy of the state (export_state in
+    #: the control plane, adopt_state in each worker) instead of being written again in
+    #: every worker: a route table's new lookup arrays, swapped in between two batches.
+    PUBLISHES_STATE: ClassVar[bool] = False
+    #: Receives from network devices: a router with such an element runs one worker per
+    #: core under a supervisor, and claims its devices.
+    READS_DEVICES: ClassVar[bool] = False
+    #: Runs on every worker (a device's fanout member each), not on worker 0 only.
+    EVERY_WORKER: ClassVar[bool] = False
+    #: Cannot run in several processes at once (one file, one ESP sequence space).
+    SINGLE_PROCESS: ClassVar[bool] = False
 
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 
@@ -250,6 +285,19 @@ class Element:
     def cleanup(self) -> None:
         """Release resources when the router stops (override)."""
 
+    def devices_read(self) -> list[str]:
+        """The network devices this element receives from (the runtime claims them)."""
+        return []
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        """PUBLISHES_STATE elements: the arrays the data path reads (control plane)."""
+        raise NotImplementedError
+
+    def adopt_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """PUBLISHES_STATE elements: use these arrays from now on (a worker, between two
+        batches)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ packet flow
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         """Simple action: transform a batch bound for output 0 (override)."""
@@ -335,7 +383,7 @@ class Element:
         h = self.HANDLERS.get(name)
         if h is None:
             close = [n for n in self.HANDLERS if n.startswith(name[:2])][:5]
-            raise HandlerError(
+            raise NoSuchHandler(
                 f"{self.name}: no handler {name!r}"
                 + (
                     f" (handlers: {', '.join(sorted(self.HANDLERS))})"
@@ -405,7 +453,7 @@ class Element:
             for n, h in sorted(self.HANDLERS.items())
         )
 
-    @read_handler("drops")
+    @read_handler("drops", combine="merge")
     def _h_drops(self) -> str:
         """Dropped packets by reason, one 'count<TAB>reason' line each."""
         return "\n".join(f"{n}\t{r}" for r, n in sorted(self.drops.items()))
@@ -443,24 +491,20 @@ def _collect_handlers(cls: type[Element]) -> dict[str, Handler]:
     for base in reversed(cls.__mro__[1:]):
         handlers.update(getattr(base, "HANDLERS", {}))
     for attr, f in list(cls.__dict__.items()):
-        for kind, hname, flag in getattr(f, "_rb_handlers", ()):
+        for kind, hname, flags in getattr(f, "_rb_handlers", ()):
             old = handlers.get(hname)
-            h = Handler(
-                hname,
-                old.read if old else None,
-                old.write if old else None,
-                old.changes_shared_state if old else False,
-                old.doc if old else "",
-                old.read_param if old else False,
-            )
+            h = dataclasses.replace(old) if old else Handler(hname)
             # Call through the attribute name, so a subclass that overrides the method
             # (without decorating it again) gets its own version called.
             if kind == "read":
-                h.read = _call_read(attr, flag)
-                h.read_param = flag
+                h.read = _call_read(attr, flags["read_param"])
+                h.read_param = flags["read_param"]
+                h.combine = flags["combine"]
+                h.control = h.control or flags["control"]
             else:
                 h.write = _call_write(attr)
-                h.changes_shared_state = flag
+                h.changes_shared_state = flags["changes_shared_state"]
+                h.control = h.control or flags["control"]
             h.doc = h.doc or (inspect.getdoc(f) or "").split("\n")[0]
             handlers[hname] = h
     return handlers

@@ -29,7 +29,12 @@ from routebricks.engine.element import (
 )
 from routebricks.engine.graph import Connection, ElementDecl, Graph
 from routebricks.engine.registry import class_exists, class_names, get_class
-from routebricks.errors import ConfigError, HandlerError, RouteBricksError
+from routebricks.errors import (
+    ConfigError,
+    NoSuchElement,
+    NoSuchHandler,
+    RouteBricksError,
+)
 
 VERSION = "0.1.0"
 CONTROL_POLL_INTERVAL = 0.0005  # seconds; handler requests wait at most this long
@@ -64,7 +69,11 @@ class Router:
         self.worker_id = 0  # this process's worker number (runtime.workers)
         self.nworkers = 1
         self.instance = 0  # distinguishes routers on one machine (fanout group ids)
-        self.control: Any = None  # endpoint polled between batches (runtime.control)
+        self.control: Any = None  # endpoint polled between batches (runtime.requests)
+        # Shared array the supervisor's watchdog reads: slot ``heartbeat_slot`` gets the
+        # monotonic time at every turn of the driver loop (a worker making progress).
+        self.heartbeat: Any = None
+        self.heartbeat_slot = 0
         self.peer_write: Callable[[str, str], None] | None = None  # set in workers
         self.placement: dict[str, int] = {}  # element -> worker (StaticThreadSched)
         self.hold = False  # without sources of its own, run until told to stop (workers)
@@ -339,7 +348,7 @@ class Router:
             import difflib
 
             close = difflib.get_close_matches(name, list(self.elements), n=3)
-            raise HandlerError(
+            raise NoSuchElement(
                 f"no element named {name!r}"
                 + (f"; did you mean {' or '.join(close)}?" if close else "")
             )
@@ -376,7 +385,7 @@ class Router:
             if hname == "stop":
                 self.request_stop("stop handler", force=True)
                 return
-            raise HandlerError(f"no global write handler {hname!r} (write handlers: stop)")
+            raise NoSuchHandler(f"no global write handler {hname!r} (write handlers: stop)")
         self.find(ename).write(hname, value)
 
     def _global_read(self, name: str) -> str:
@@ -394,7 +403,7 @@ class Router:
         }
         f = table.get(name)
         if f is None:
-            raise HandlerError(
+            raise NoSuchHandler(
                 f"no global handler {name!r} (global read handlers: " + ", ".join(table) + ")"
             )
         return f()
@@ -459,6 +468,7 @@ class Router:
         fds = [getattr(t, "poll_fd", lambda: None)() for t in tasks]
         poll_fds = [fd for fd in fds if fd is not None]
         is_device = [fd is not None for fd in fds]
+        beat, slot = self.heartbeat, self.heartbeat_slot
         try:
             while self.stop_reason is None:
                 worked = received = False
@@ -472,6 +482,8 @@ class Router:
                         worked = True
                         received = received or device
                 now = time.monotonic()
+                if beat is not None:
+                    beat[slot] = now
                 if self.control is not None and now >= next_control:
                     self.control.poll(self)  # handler requests, between batches
                     next_control = now + CONTROL_POLL_INTERVAL

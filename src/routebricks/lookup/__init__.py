@@ -10,7 +10,7 @@ A standalone library (like DPDK's ``lib/lpm``) for the IP lookup elements to bui
 """
 
 from .dir248 import POINTER_FLAG, Dir248Table, Dir248View, dir248_lookup, dir248_lookup_numpy
-from .radix import RadixTable
+from .radix import RadixTable, RadixView
 from .routes import (
     BOGONS,
     NO_ROUTE,
@@ -39,6 +39,7 @@ __all__ = [
     "Dir248View",
     "NextHops",
     "RadixTable",
+    "RadixView",
     "Route",
     "RouteArrays",
     "RouteError",

@@ -253,6 +253,12 @@ class Dir248Table(NextHopViews):
         """A :class:`Dir248View` on the current arrays (stale once tbl8 or nh grow)."""
         return Dir248View(self._tbl24, self.tbl8, self.nh_port, self.nh_gw)
 
+    def lookup_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a lookup reads, by :class:`Dir248View` field name (to copy into
+        shared memory and rebuild with ``Dir248View(**arrays)``)."""
+        return {"tbl24": self._tbl24, "tbl8": self.tbl8, "nh_port": self.nh_port,
+                "nh_gw": self.nh_gw}
+
     def packed_size(self) -> int:
         """Bytes :meth:`pack_into` needs."""
         return _layout(self._ngroups * _GROUP, len(self._nh))[1]

@@ -13,6 +13,7 @@ lookup instead of doing two gathers, so it is the yardstick, not the fast path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -30,7 +31,7 @@ from .routes import (
     normalize_arrays,
 )
 
-__all__ = ["RadixTable"]
+__all__ = ["RadixTable", "RadixView"]
 
 # state[] words shared with the kernels: nodes handed out so far, free-list head, routes.
 _USED, _FREE, _COUNT = 0, 1, 2
@@ -187,6 +188,25 @@ def _collect(
     return nets, lens, out_nh
 
 
+@dataclass(frozen=True)
+class RadixView:
+    """Read-only lookup over a trie's arrays (e.g. mapped from shared memory): what the
+    data path needs, with none of the maintenance state."""
+
+    left: np.ndarray
+    right: np.ndarray
+    nhs: np.ndarray
+    nh_port: np.ndarray
+    nh_gw: np.ndarray
+
+    def lookup(self, addrs: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Next-hop index per address (uint32 array; 0 = NO_ROUTE)."""
+        a = _as_addrs(addrs)
+        res = _out_array(a.shape[0], out)
+        _lookup(self.left, self.right, self.nhs, a, res)
+        return res
+
+
 class RadixTable(NextHopViews):
     """Binary-trie routing table: the reference LPM, same API as ``Dir248Table``.
 
@@ -230,6 +250,13 @@ class RadixTable(NextHopViews):
             new = np.zeros(new_cap, dtype=old.dtype)
             new[:cap] = old
             setattr(self, name, new)
+
+    def lookup_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a lookup reads, by :class:`RadixView` field name (to copy into
+        shared memory and rebuild with ``RadixView(**arrays)``)."""
+        used = int(self._state[_USED])
+        return {"left": self._left[:used], "right": self._right[:used],
+                "nhs": self._nhs[:used], "nh_port": self.nh_port, "nh_gw": self.nh_gw}
 
     # ---- lookups -----------------------------------------------------------------
 

@@ -53,7 +53,7 @@ class ControlServer:
             if not stat.S_ISSOCK(p.lstat().st_mode):
                 raise RouteBricksError(f"control socket path {path!r} exists and is not a "
                                        "socket")
-            if _alive(path):
+            if alive(path):
                 raise RouteBricksError(f"control socket {path!r} is in use by another router",
                                        )
             p.unlink()
@@ -138,7 +138,8 @@ class ControlServer:
                 send(f"{UNIMPLEMENTED} Unimplemented command '{word}'")
 
 
-def _alive(path: str) -> bool:
+def alive(path: str) -> bool:
+    """Whether something accepts connections on the control socket at ``path``."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(0.5)
@@ -211,7 +212,7 @@ def wait_for_socket(path: str, timeout: float = 30.0) -> None:
     """Block until a control socket at ``path`` accepts connections (tests, scripts)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _alive(path):
+        if alive(path):
             return
         time.sleep(0.05)
     raise RouteBricksError(f"no control socket at {path} after {timeout:g} s")

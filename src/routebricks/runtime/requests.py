@@ -12,15 +12,14 @@ theirs: counters are summed, drop tables merged by reason, other values taken fr
 from __future__ import annotations
 
 import json
-import queue
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from routebricks.errors import HandlerError, RouteBricksError
+from routebricks.errors import NoSuchElement, NoSuchHandler, RouteBricksError
 
 if TYPE_CHECKING:
+    from routebricks.engine.element import Handler
     from routebricks.engine.router import Router
 
 OK, SYNTAX, UNIMPLEMENTED, NO_ELEMENT, NO_HANDLER, HANDLER_ERROR = 200, 500, 501, 510, 511, 520
@@ -38,7 +37,7 @@ class Reply:
 
 
 def serve_request(router: Router, kind: str, spec: str, value: str = "") -> Reply:
-    """Answer one handler request in the data-plane process (between batches)."""
+    """Answer one handler request in the router's own process (between batches)."""
     try:
         if kind in ("read", "read_each"):
             value = router.read_handler(spec)
@@ -47,65 +46,61 @@ def serve_request(router: Router, kind: str, spec: str, value: str = "") -> Repl
             router.write_handler(spec, value)
             return Reply(OK, f"Write handler '{spec}' OK")
         if kind == "checkread":
-            h = _find_handler(router, spec)
+            h = find_handler(router, spec)
             return Reply(OK if h is None or h.read else NO_HANDLER, f"Read handler '{spec}'")
         if kind == "checkwrite":
-            h = _find_handler(router, spec)
+            h = find_handler(router, spec)
             return Reply(OK if h is None or h.write else NO_HANDLER, f"Write handler '{spec}'")
         if kind == "stats":
             return Reply(OK, json.dumps(router.stats_rows()))
         if kind == "stop":
             router.request_stop(value or "stopped by the supervisor", force=True)
             return Reply(OK, "stopping")
-    except HandlerError as e:
-        msg = str(e)
-        if "no element named" in msg:
-            return Reply(NO_ELEMENT, msg)
-        if "no handler" in msg or "no global" in msg:
-            return Reply(NO_HANDLER, msg)
-        return Reply(HANDLER_ERROR, msg)
+    except NoSuchElement as e:
+        return Reply(NO_ELEMENT, str(e))
+    except NoSuchHandler as e:
+        return Reply(NO_HANDLER, str(e))
     except RouteBricksError as e:
         return Reply(HANDLER_ERROR, str(e))
     return Reply(UNIMPLEMENTED, f"unknown request {kind!r}")
 
 
-def _find_handler(router: Router, spec: str) -> Any:
-    if "." not in spec:
+def find_handler(router: Router, spec: str) -> Handler | None:
+    """The element handler ``spec`` (``element.handler``, parameters ignored) names; None
+    for a global handler. Raises NoSuchElement / NoSuchHandler."""
+    name = spec.strip().split(" ", 1)[0]
+    if "." not in name:
         return None
-    e, h = spec.split(".", 1)
+    e, h = name.split(".", 1)
     return router.find(e).handler(h)
 
 
 # ---------------------------------------------------------------------- combining workers
-_SUMMED = re.compile(r"(^|_)(count|drops|packets|calls|bytes|rate|queries|responses)$|"
-                     r"^(length|highwater_length|byte_count|bit_rate|kernel_drops)$")
-
-
-def combine(spec: str, replies: Sequence[Reply]) -> Reply:
-    """One answer from every worker's answer to a read: counters summed, drop tables
-    (``count<TAB>reason`` lines) merged, other values from worker 0."""
-    spec = spec.split(" ", 1)[0]
+def combine(how: str, replies: Sequence[Reply]) -> Reply:
+    """One answer from every worker's answer to a read, as the handler declares
+    (``read_handler(..., combine=...)``): ``first`` worker 0's value, ``sum``/``max`` of
+    numbers, ``merge`` of ``COUNT<TAB>KEY`` tables, ``stats`` the global stats rows."""
     bad = [r for r in replies if not r.ok]
     if bad:
         return bad[0]
-    if len(replies) == 1:
+    if len(replies) == 1 or how == "first":
         return replies[0]
-    name = spec.rsplit(".", 1)[-1]
     values = [r.text for r in replies]
-    if name == "stats":
+    if how == "stats":
         return Reply(OK, json.dumps(merge_stats([json.loads(v) for v in values])))
-    if _SUMMED.search(name):
+    if how in ("sum", "max"):
         nums = [_number(v) for v in values]
         if all(n is not None for n in nums):
-            total = sum(nums)  # type: ignore[arg-type]
+            total = sum(nums) if how == "sum" else max(nums)  # type: ignore[type-var,arg-type]
             return Reply(OK, str(total) if isinstance(total, int) else f"{total:g}")
+    if how == "merge":
         tables = [_count_table(v) for v in values]
         if all(t is not None for t in tables):
             merged: dict[str, int] = {}
             for t in tables:
-                for reason, n in t.items():  # type: ignore[union-attr]
-                    merged[reason] = merged.get(reason, 0) + n
-            return Reply(OK, "\n".join(f"{n}\t{r}" for r, n in sorted(merged.items())))
+                for key, n in t.items():  # type: ignore[union-attr]
+                    merged[key] = merged.get(key, 0) + n
+            return Reply(OK, "\n".join(f"{n}\t{k}" for k, n in sorted(merged.items())))
     return replies[0]
 
 
@@ -124,14 +119,15 @@ def _count_table(text: str) -> dict[str, int] | None:
     for line in text.splitlines():
         if not line.strip():
             continue
-        n, sep, reason = line.partition("\t")
+        n, sep, key = line.partition("\t")
         if not sep or not n.isdigit():
             return None
-        out[reason] = out.get(reason, 0) + int(n)
+        out[key] = out.get(key, 0) + int(n)
     return out
 
 
 def merge_stats(per_worker: Sequence[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The ``stats`` rows of several workers (or worker lifetimes) as one set of rows."""
     rows: dict[str, dict[str, Any]] = {}
     for worker in per_worker:
         for r in worker:
@@ -149,27 +145,3 @@ def merge_stats(per_worker: Sequence[list[dict[str, Any]]]) -> list[dict[str, An
     for r in out:
         r["ns_per_packet"] = r["self_ns"] / r["packets"] if r["packets"] else 0.0
     return out
-
-
-# ---------------------------------------------------------------------- data-plane endpoint
-class ThreadEndpoint:
-    """Requests from the control-socket thread to a router running in this process."""
-
-    def __init__(self) -> None:
-        self.requests: queue.Queue[tuple[str, str, str, queue.Queue[Reply]]] = queue.Queue()
-
-    def ask(self, kind: str, spec: str, value: str = "", timeout: float = 10.0) -> Reply:
-        box: queue.Queue[Reply] = queue.Queue(1)
-        self.requests.put((kind, spec, value, box))
-        try:
-            return box.get(timeout=timeout)
-        except queue.Empty:
-            return Reply(HANDLER_ERROR, "the router did not answer (is it running?)")
-
-    def poll(self, router: Router) -> None:
-        while True:
-            try:
-                kind, spec, value, box = self.requests.get_nowait()
-            except queue.Empty:
-                return
-            box.put(serve_request(router, kind, spec, value))

@@ -1,4 +1,4 @@
-"""Many cores the paper's way: one worker process per core.
+"""Many cores the paper's way: one worker process per core (the worker's side).
 
 Each worker is a process pinned to its core, running its own copy of the router graph built
 from the same flattened configuration. Every worker opens its own receive socket on every
@@ -7,30 +7,45 @@ and its own transmit socket on every output device, and runs each packet to comp
 queue one core, each packet one core, no locks on the data path.
 
 Sources that are not devices (FromDump, InfiniteSource, ...) run on worker 0 unless a
-StaticThreadSched places them elsewhere. Counters are per worker and summed when read.
-Handler writes (route updates among them) go to every worker, between two of its batches.
+StaticThreadSched places them elsewhere. Counters are per worker and combined when read.
 
-The supervisor (the parent process) serves the control socket, relays handler requests to
-the workers over pipes, stops them on SIGINT/SIGTERM or when the workers with sources are
-done, then prints the combined counters.
+A worker never outlives its supervisor (:mod:`routebricks.runtime.supervisor`): the kernel
+sends it SIGTERM when the supervisor dies, however it dies (``PR_SET_PDEATHSIG``), and it
+then cleans up and leaves. It tells the supervisor it is alive by writing the time into its
+slot of a shared array at every turn of its driver loop (the watchdog reads it), and marks
+the slot while numba compiles a kernel (a long compile is progress, not a hang).
+
+Messages on a worker's pipe, supervisor to worker::
+
+    ("req", seq, kind, spec, value)   a handler request     -> ("reply", seq, Reply)
+    ("adopt", seq, element, layout)   + a descriptor: swap that element's shared state to
+                                      the arrays it holds    -> ("reply", seq, Reply)
+    ("exit",)                         stop and leave
+
+and worker to supervisor: ``("ready", pid, has_sources)``, ``("error", message)``,
+``("done", reason, has_sources)``, ``("peers", spec, value)`` (state one worker learned that
+the others need, e.g. an ARP reply), ``("final", stats)`` (its counters, as it leaves on
+SIGTERM).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
+import ctypes
 import multiprocessing as mp
 import os
 import signal
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import recv_handle
 from typing import Any
 
 from routebricks.engine.graph import Graph
 from routebricks.engine.router import Router
-from routebricks.errors import ConfigError, RouteBricksError
-from routebricks.runtime.requests import HANDLER_ERROR, OK, Reply, combine, serve_request
+from routebricks.errors import RouteBricksError
+from routebricks.runtime import DEFAULT_WATCHDOG
+from routebricks.runtime.requests import HANDLER_ERROR, OK, Reply, serve_request
 
 
 @dataclass
@@ -41,10 +56,23 @@ class WorkerOptions:
     profile: bool = False
     pin: bool = True
     placement: dict[str, int] = field(default_factory=dict)  # element -> worker
+    #: Seconds without progress after which a worker is killed and restarted (0: never).
+    watchdog: float = DEFAULT_WATCHDOG
+    #: Restart workers that die or hang (else the router stops).
+    restart: bool = True
+
+
+class WorkerBoard:
+    """What the supervisor's watchdog reads of every worker, in shared memory: the time of
+    its last loop turn and whether it is compiling a kernel."""
+
+    def __init__(self, n: int, ctx: Any) -> None:
+        self.beats = ctx.RawArray(ctypes.c_double, n)
+        self.compiling = ctx.RawArray(ctypes.c_int, n)
 
 
 class PipeEndpoint:
-    """The data-plane end of a worker's control pipe."""
+    """The data-plane end of a worker's pipe: requests are answered between batches."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -52,14 +80,36 @@ class PipeEndpoint:
 
     def poll(self, router: Router) -> None:
         while self.conn.poll():
-            msg = self.conn.recv()
-            if msg[0] == "exit":
-                self.exit = True
-                router.request_stop("supervisor exit", force=True)
+            if not self.handle(router, self.conn.recv()):
                 return
-            kind, spec, value = msg
-            self.conn.send(serve_request(router, "read" if kind == "read_each" else kind,
-                                         spec, value))
+
+    def handle(self, router: Router, msg: Any) -> bool:
+        """Act on one message; False once told to exit."""
+        tag = msg[0]
+        if tag == "exit":
+            self.exit = True
+            router.request_stop("supervisor exit", force=True)
+            return False
+        if tag == "req":
+            _, seq, kind, spec, value = msg
+            self.conn.send(("reply", seq, serve_request(router, kind, spec, value)))
+        elif tag == "adopt":
+            _, seq, name, layout = msg
+            fd = recv_handle(self.conn)
+            self.conn.send(("reply", seq, adopt(router, name, fd, layout)))
+        return True
+
+
+def adopt(router: Router, name: str, fd: int, layout: Any) -> Reply:
+    """Map the shared arrays behind ``fd`` and hand them to element ``name``."""
+    from routebricks.shm import SharedArrays
+
+    try:
+        seg = SharedArrays.attach(fd, layout)
+        router.find(name).adopt_state(seg.arrays)
+    except (RouteBricksError, OSError, ValueError) as e:
+        return Reply(HANDLER_ERROR, f"{name}: cannot adopt the published state: {e}")
+    return Reply(OK, f"{name}: adopted")
 
 
 def pin_worker(wid: int) -> int:
@@ -71,9 +121,28 @@ def pin_worker(wid: int) -> int:
     return cpu
 
 
+def worker_cpu(wid: int) -> int:
+    """The core worker ``wid`` is pinned to."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[wid % len(cpus)]
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` dies, SIGKILL included;
+    leave at once if it already has (the race between fork and prctl)."""
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        raise SystemExit(128 + signal.SIGTERM)
+
+
 def reads_devices(graph: Graph) -> bool:
     """Whether the configuration receives from network devices."""
-    return any(d.class_name == "FromDevice" for d in graph.elements.values())
+    from routebricks.engine.registry import get_class
+
+    return any(getattr(get_class(d.class_name), "READS_DEVICES", False)
+               for d in graph.elements.values())
 
 
 def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
@@ -85,32 +154,55 @@ def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
     return 0
 
 
-def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOptions,
-                 instance: int, template: Router | None) -> None:
+def _watch_compiles(board: WorkerBoard, slot: int) -> None:
+    """Mark this worker's slot while numba compiles: the watchdog leaves it alone then."""
+    from numba.core import event
+
+    class CompileFlag(event.Listener):
+        def on_start(self, ev: Any) -> None:
+            board.compiling[slot] += 1
+
+        def on_end(self, ev: Any) -> None:
+            board.compiling[slot] = max(0, board.compiling[slot] - 1)
+            board.beats[slot] = time.monotonic()
+
+    event.register("numba:compile", CompileFlag())
+
+
+def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOptions,
+                instance: int, template: Router | None, board: WorkerBoard, parent: int,
+                restarted: bool) -> None:
+    """A worker process: configure (inherited), initialize, run, answer until told to exit."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
-    # SIGTERM (the supervisor's multiprocessing exiting, a service manager stopping the
-    # process group) unwinds instead of killing outright, so elements still clean up: a
+    # SIGTERM (the supervisor dying or exiting, a service manager stopping the process
+    # group) unwinds instead of killing outright, so elements still clean up: a
     # KernelFilter's nftables table must not outlive the router.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     if opts.pin:
         pin_worker(wid)
+    _watch_compiles(board, wid)
     try:
         # The supervisor's configured router, inherited through fork: large read-mostly
         # state built while configuring (route tables) stays in pages shared copy-on-write
-        # between workers; a route update, applied by every worker, copies only the pages
-        # it changes.
+        # between workers.
         router = template if template is not None else Router(graph, profile=opts.profile)
         router.worker_id, router.nworkers, router.instance = wid, n, instance
         if opts.kp:
             router.kp = opts.kp
-        mine = [t for t in router.tasks
-                if home_worker(t, opts.placement, n) in (None, wid)]
-        router.tasks = mine
+        router.tasks = [t for t in router.tasks
+                        if home_worker(t, opts.placement, n) in (None, wid)]
         router.sources = [s for s in router.sources
                           if home_worker(s, opts.placement, n) in (None, wid)]
+        if restarted:
+            # A source that is not a device would send its packets again from the start.
+            once = {id(s) for s in router.sources if not getattr(s, "EVERY_WORKER", False)}
+            router.tasks = [t for t in router.tasks if id(t) not in once]
+            router.sources = [s for s in router.sources if id(s) not in once]
         router.hold = True
-        router.control = PipeEndpoint(conn)
+        router.control = endpoint = PipeEndpoint(conn)
         router.peer_write = lambda spec, value: conn.send(("peers", spec, value))
+        router.heartbeat, router.heartbeat_slot = board.beats, wid
         router.initialize()
     except RouteBricksError as e:
         conn.send(("error", str(e)))
@@ -121,181 +213,26 @@ def _worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerO
         limit = opts.limit // n + (1 if wid < opts.limit % n else 0)
     try:
         reason = router.run(limit=limit, time_limit=opts.time_limit)
-        if router.control.exit:
+        if endpoint.exit:
             return
         conn.send(("done", reason, bool(router.sources)))
         # Keep answering handler reads (final counters) until the supervisor says exit.
-        while True:
-            msg = conn.recv()
-            if msg[0] == "exit":
-                break
-            kind, spec, value = msg
-            conn.send(serve_request(router, "read" if kind == "read_each" else kind,
-                                    spec, value))
-    except (EOFError, BrokenPipeError):
+        while endpoint.handle(router, conn.recv()):
+            pass
+    except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the supervisor is gone: clean up and leave
+    except SystemExit:
+        # SIGTERM (a service manager stopping the whole process group, say): leave, but
+        # hand the counters over first, so the summary still has them.
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(("final", router.stats_rows()))
+        raise
     finally:
         router.cleanup()
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-class Supervisor:
-    """Starts N workers, relays handler requests, stops them, combines their counters."""
-
-    def __init__(self, graph: Graph, nworkers: int, opts: WorkerOptions,
-                 template: Router | None = None) -> None:
-        self.graph = graph
-        self.template = template
-        self.n = nworkers
-        self.opts = opts
-        self.ctx = mp.get_context("fork")
-        self.conns: list[Connection] = []
-        self.procs: list[Any] = []
-        self.done: dict[int, tuple[str, bool]] = {}
-        self.has_sources: dict[int, bool] = {}
-        self.relays: list[tuple[int, str, str]] = []
-        self.stop_reason: str | None = None
-        self.instance = os.getpid() & 0xF
-        self.elapsed = 0.0
-
-    def start(self) -> None:
-        if self.template is not None and self.template.freeze_gc:
-            # Frozen objects are never visited by the collector, so a worker's collections
-            # do not write to (and so copy) the pages it shares with its siblings.
-            gc.collect()
-            gc.freeze()
-        for wid in range(self.n):
-            parent, child = self.ctx.Pipe()
-            p = self.ctx.Process(target=_worker_main, name=f"routebricks-worker-{wid}",
-                                 args=(self.graph, wid, self.n, child, self.opts,
-                                       self.instance, self.template), daemon=True)
-            p.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(p)
-        errors = []
-        for wid, c in enumerate(self.conns):
-            msg = self._recv(c, wid)
-            if msg[0] == "error":
-                errors.append(msg[1])
-            else:
-                self.has_sources[wid] = msg[2]
-        if errors:
-            self.shutdown()
-            raise ConfigError(errors[0])
-
-    def _recv(self, c: Connection, wid: int) -> Any:
-        try:
-            return c.recv()
-        except EOFError:
-            raise RouteBricksError(f"worker {wid} exited unexpectedly") from None
-
-    def ask(self, kind: str, spec: str, value: str = "") -> Reply:
-        """Send a handler request to every worker; combine the replies."""
-        replies = []
-        for wid, c in enumerate(self.conns):
-            try:
-                c.send((kind, spec, value))
-                while True:
-                    msg = c.recv()
-                    if isinstance(msg, Reply):
-                        replies.append(msg)
-                        break
-                    self._note(wid, msg)  # a "done" that raced with our request
-            except (EOFError, BrokenPipeError, OSError):
-                replies.append(Reply(HANDLER_ERROR, f"worker {wid} is not running"))
-        if kind == "read_each":
-            bad = [r for r in replies if not r.ok]
-            return bad[0] if bad else Reply(OK, "\n".join(
-                f"worker {w}: {r.text}" for w, r in enumerate(replies)))
-        return combine(spec, replies) if kind == "read" else next(
-            (r for r in replies if not r.ok), replies[0])
-
-    def _note(self, wid: int, msg: Any) -> None:
-        if msg[0] == "done":
-            self.done[wid] = (msg[1], msg[2])
-        elif msg[0] == "peers":
-            self.relays.append((wid, msg[1], msg[2]))
-
-    def _relay(self) -> None:
-        """Pass state one worker learned (tell_peers) to every other worker."""
-        while self.relays:
-            src, spec, value = self.relays.pop(0)
-            for wid, c in enumerate(self.conns):
-                if wid == src or wid in self.done:
-                    continue
-                try:
-                    c.send(("write", spec, value))
-                    while not isinstance(msg := c.recv(), Reply):
-                        self._note(wid, msg)
-                except (EOFError, BrokenPipeError, OSError):
-                    continue
-
-    def run(self, lock: Any) -> str:
-        """Wait until the workers with sources are done, or a stop request; return why."""
-        t0 = time.monotonic()
-        try:
-            while len(self.done) < self.n:
-                if self.stop_reason is not None:
-                    with lock:
-                        for wid, c in enumerate(self.conns):
-                            if wid not in self.done:
-                                self._send_stop(c)
-                    self._drain(lock, timeout=30.0)  # a loaded machine stops slowly
-                    break
-                with lock:
-                    ready = wait([c for w, c in enumerate(self.conns) if w not in self.done],
-                                 timeout=0.01)
-                    for c in ready:
-                        wid = self.conns.index(c)
-                        if c.poll():
-                            self._note(wid, self._recv(c, wid))
-                    self._relay()
-                busy = [w for w in range(self.n) if w not in self.done]
-                with_sources_done = [w for w, (_, has) in self.done.items() if has]
-                if busy and with_sources_done and all(
-                        not self._has_sources(w) for w in busy):
-                    self.stop_reason = self.done[with_sources_done[0]][0]
-        finally:
-            self.elapsed = time.monotonic() - t0
-        reasons = [r for r, _ in self.done.values()]
-        return self.stop_reason or (reasons[0] if reasons else "stopped")
-
-    def _has_sources(self, wid: int) -> bool:
-        return self.has_sources.get(wid, False)
-
-    def _send_stop(self, c: Connection) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            c.send(("stop", "", self.stop_reason or "stopped"))
-
-    def _drain(self, lock: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with lock:
-            while len(self.done) < self.n and time.monotonic() < deadline:
-                for wid, c in enumerate(self.conns):
-                    if wid in self.done:
-                        continue
-                    if c.poll(0.01):
-                        msg = self._recv(c, wid)
-                        if not isinstance(msg, Reply):
-                            self._note(wid, msg)
-
-    def request_stop(self, reason: str) -> None:
-        if self.stop_reason is None:
-            self.stop_reason = reason
-
-    def shutdown(self) -> None:
-        for c in self.conns:
-            with contextlib.suppress(BrokenPipeError, OSError):
-                c.send(("exit",))
-        for p in self.procs:
-            p.join(timeout=15)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
 
 
 def default_workers(graph: Graph) -> int:
@@ -321,3 +258,7 @@ def check_multiworker(router: Router, nworkers: int) -> None:
                           f"{nworkers} workers", "use --workers 1, or send its packets "
                           "through a device instead")
 
+
+def fork_context() -> Any:
+    """Workers are forked: they inherit the configured router (and its tables) as is."""
+    return mp.get_context("fork")

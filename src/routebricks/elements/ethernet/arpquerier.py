@@ -353,22 +353,22 @@ class ARPQuerier(Element):
         """Entries in the ARP table."""
         return len(self.table)
 
-    @read_handler("length")
+    @read_handler("length", combine="sum")
     def h_length(self) -> int:
         """Packets waiting for ARP replies."""
         return self.table.packet_count
 
-    @read_handler("queries")
+    @read_handler("queries", combine="sum")
     def h_queries(self) -> int:
         """ARP queries sent."""
         return self.queries
 
-    @read_handler("responses")
+    @read_handler("responses", combine="sum")
     def h_responses(self) -> int:
         """Packets received on input 1 (ARP responses)."""
         return self.responses
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets the querier dropped itself (0.0.0.0 next hop, no IP address)."""
         return self.drop_count

@@ -62,6 +62,10 @@ class FromDevice(Source):
     )
     #: A device is read by every worker (one fanout member each), not by worker 0 only.
     EVERY_WORKER = True
+    READS_DEVICES = True
+
+    def devices_read(self) -> list[str]:
+        return [self.devname]
 
     def configure(self) -> None:
         super().configure()
@@ -124,12 +128,12 @@ class FromDevice(Source):
         self.send(batch)
         return True
 
-    @read_handler("kernel_drops")
+    @read_handler("kernel_drops", combine="sum")
     def h_kernel_drops(self) -> int:
         """Packets the kernel dropped because the ring was full."""
         return self.ring.stats().tp_drops if self.ring is not None else 0
 
-    @read_handler("oversize_drops")
+    @read_handler("oversize_drops", combine="sum")
     def h_oversize(self) -> int:
         """Frames too long for the ring, dropped."""
         return self.ring.stats().oversize_drops if self.ring is not None else 0

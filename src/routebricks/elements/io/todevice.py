@@ -87,7 +87,7 @@ class ToDevice(Element):
         self._send(b)
         return True
 
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets sent."""
         return self.count

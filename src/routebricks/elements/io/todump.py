@@ -89,7 +89,7 @@ class ToDump(Element):
         self._write(b)
         return True
 
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets written."""
         return self.count

@@ -175,12 +175,12 @@ class CheckIPHeader(Element):
         elif first:
             chatter(self, f"IP header check failed: {REASONS[int(codes[0])]}")
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets that failed a check (to output 1 or dropped)."""
         return int(self.failures.sum())
 
-    @read_handler("drop_details")
+    @read_handler("drop_details", combine="merge")
     def h_drop_details(self) -> str:
         """Failures by reason, one COUNT<TAB>REASON line per reason."""
         return "\n".join(f"{int(self.failures[c])}\t{t}" for c, t in REASONS.items())

@@ -116,7 +116,7 @@ class DecIPTTL(Element):
         batch.set_u16_at(pos + IP_SUM, incremental_update(old_sum, old_word, new_word))
         return batch
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets whose TTL expired (to output 1 or dropped)."""
         return self.expired

@@ -42,7 +42,7 @@ class DropBroadcasts(Element):
         self.emit_or_drop(1, batch.select(m), "link-level broadcast")
         return None if k == len(batch) else batch.select(~m)
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets dropped or sent to output 1."""
         return self.count

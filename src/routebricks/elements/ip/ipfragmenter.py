@@ -208,12 +208,12 @@ class IPFragmenter(Element):
         rej.anno(NEXT_MTU)[...] = min(self.mtu, 0xFFFF)
         reject(self, rej, codes, _REASONS)
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets refused for DF or MTU (to output 1 or dropped)."""
         return self.refused
 
-    @read_handler("fragments")
+    @read_handler("fragments", combine="sum")
     def h_fragments(self) -> int:
         """Fragments sent."""
         return self.fragments

@@ -94,7 +94,7 @@ class IPGWOptions(Element):
         keep[bad_idx] = False
         return batch.select(keep)
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets with bad options (to output 1 or dropped)."""
         return self.bad

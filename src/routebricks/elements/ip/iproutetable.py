@@ -12,10 +12,9 @@ Handler formats (as in Click's ``iproutetable.cc``):
 * ``table`` (read): one route per line, ``ADDR/LEN<TAB>GW<TAB>PORT`` where ``GW`` is ``-``
   for no gateway; a second tab follows the prefix when "prefix + tab" is shorter than 17
   characters, and follows the gateway when "gateway + tab" is shorter than 9.
-* ``lookup``: Click's is a read handler with a parameter (``read rt.lookup 1.2.3.4``); our
-  handlers take no read parameters, so ``lookup`` is read/write: write an address, then each
-  read looks that address up in the current table and returns ``PORT``, ``PORT GW``, or
-  ``-1`` when there is no route (empty before any address was written).
+* ``lookup``: a read handler with a parameter, as Click's (``read rt.lookup 1.2.3.4``),
+  returning ``PORT``, ``PORT GW``, or ``-1`` when there is no route; it may also be
+  written with an address, which a read without parameter then looks up.
 * ``add ADDR/LEN [GW] PORT``: fails on an existing prefix ("conflict with existing route").
   ``set`` adds or replaces. ``remove ADDR/LEN [GW [PORT]]``: when PORT is given, GW and PORT
   must match too; otherwise "route '...' not found".
@@ -23,6 +22,12 @@ Handler formats (as in Click's ``iproutetable.cc``):
   line (or an unknown command: "bad command 'x'") undoes the lines before it, so the table
   is left exactly as it was.
 * ``flush``: removes every route.
+
+With several workers (or a control socket) the control plane answers ``table`` and
+``lookup`` from its own copy of the table, and applies route changes to that copy first (a
+bad change is refused before any worker sees it); it then publishes the new lookup arrays in
+shared memory and every worker swaps to them between two batches. So a million-route read
+or a 50,000-route ``ctrl`` never holds up packets.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ from routebricks.engine.args import Arg, Filename, strip_comments
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.lookup import (
     Dir248Table,
+    Dir248View,
     RadixTable,
+    RadixView,
     Route,
     RouteArrays,
     RouteError,
@@ -233,6 +240,7 @@ class IPRouteTable(Element):
     """
 
     ABSTRACT = True
+    PUBLISHES_STATE = True
     port_count = "1/-"
     processing = "h/h"
     REST = True
@@ -282,6 +290,9 @@ class IPRouteTable(Element):
         self.port_count = f"1/{self._nports}-"
         self._complaints = 0
         self._lookup_addr: int | None = None
+        # What the data path looks up in: the table itself, until the control plane hands
+        # this (worker) process a newer copy of its lookup arrays (adopt_state).
+        self._data_table: Dir248View | RadixView | None = None
 
     def _load(self, arrays: RouteArrays) -> None:
         self.table.load(arrays)
@@ -347,7 +358,7 @@ class IPRouteTable(Element):
         dst = batch.annos.get("dst_ip")
         if dst is None:
             dst = self._header_dst(batch)
-        table = self.table
+        table = self._data_table if self._data_table is not None else self.table
         nh = table.lookup(dst)
         nports = max(self.noutputs, self._nports)
         new_dst, order, bounds = _route_kernel(nh, table.nh_port, table.nh_gw, dst, nports)
@@ -378,13 +389,24 @@ class IPRouteTable(Element):
                 grouped = batch.select(order[: bounds_list[nports]])
             self.emit(p, grouped.slice(a, b))
 
+    # ------------------------------------------------------------------ shared state
+    def export_state(self) -> dict[str, np.ndarray]:
+        """The lookup arrays of the table, for the control plane to publish to workers."""
+        return self.table.lookup_arrays()
+
+    def adopt_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Look up in ``arrays`` (a copy the control plane published) from now on: one
+        assignment between two batches, however many routes changed."""
+        view = Dir248View if isinstance(self.table, Dir248Table) else RadixView
+        self._data_table = view(**arrays)
+
     # ------------------------------------------------------------------ handlers
-    @read_handler("table")
+    @read_handler("table", control=True)
     def h_table(self) -> str:
         """The routes, one ``ADDR/LEN<TAB>GW<TAB>PORT`` line each (GW ``-`` when none)."""
         return "".join(unparse_route(r) + "\n" for r in self.routes())
 
-    @read_handler("lookup", param=True)
+    @read_handler("lookup", param=True, control=True)
     def h_lookup_read(self, param: str = "") -> str:
         """``PORT`` or ``PORT GW`` for the address given (``rt.lookup 10.0.0.1``), or else for
         the address last written (-1: no route)."""
@@ -401,7 +423,7 @@ class IPRouteTable(Element):
         port, gw = self.lookup_route(addr)
         return f"{port} {int_to_ip(gw)}" if gw and port >= 0 else str(port)
 
-    @write_handler("lookup")
+    @write_handler("lookup", control=True)
     def h_lookup_write(self, value: str) -> None:
         """Set the address that reading ``lookup`` looks up."""
         text = strip_comments(value).strip()

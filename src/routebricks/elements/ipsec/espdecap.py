@@ -142,12 +142,12 @@ class ESPDecap(SAElement):
         return out
 
     # ------------------------------------------------------------------ handlers
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Inner packets emitted."""
         return self._count
 
-    @read_handler("byte_count")
+    @read_handler("byte_count", combine="sum")
     def h_byte_count(self) -> int:
         """Bytes of the inner packets emitted."""
         return self._bytes

@@ -130,12 +130,12 @@ class ESPEncap(SAElement):
         return res
 
     # ------------------------------------------------------------------ handlers
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets encapsulated."""
         return sum(sa.counters["encap packets"] for sa in self.outbound)
 
-    @read_handler("byte_count")
+    @read_handler("byte_count", combine="sum")
     def h_byte_count(self) -> int:
         """Bytes of the ESP packets produced (outer headers included)."""
         return sum(sa.counters["encap bytes"] for sa in self.outbound)

@@ -114,7 +114,7 @@ class IPsecLookup(SAElement):
                          f"dst={int_to_ip(sa.dst)} alg={sa.alg}")
         return "\n".join(lines)
 
-    @read_handler("counts")
+    @read_handler("counts", combine="merge")
     def h_counts(self) -> str:
         """Packets sent to each output."""
         names = ("protect", "esp", "bypass")

@@ -51,23 +51,23 @@ class Counter(Element):
     def _interval(self) -> float:
         return max(self._last - self._first, 0.0)
 
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets counted."""
         return self.count
 
-    @read_handler("byte_count")
+    @read_handler("byte_count", combine="sum")
     def h_byte_count(self) -> int:
         """Bytes counted."""
         return self.byte_count
 
-    @read_handler("rate")
+    @read_handler("rate", combine="sum")
     def h_rate(self) -> float:
         """Packets per second since the first packet or the last reset."""
         dt = self._interval()
         return self.count / dt if dt > 0 else 0.0
 
-    @read_handler("bit_rate")
+    @read_handler("bit_rate", combine="sum")
     def h_bit_rate(self) -> float:
         """Bits per second since the first packet or the last reset."""
         dt = self._interval()

@@ -51,12 +51,12 @@ class Discard(Element):
         self.push(0, b)
         return True
 
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets discarded."""
         return self.count
 
-    @read_handler("byte_count")
+    @read_handler("byte_count", combine="sum")
     def h_bytes(self) -> int:
         """Bytes discarded."""
         return self.byte_count

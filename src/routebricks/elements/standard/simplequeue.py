@@ -119,12 +119,12 @@ class SimpleQueue(Element):
         return PacketBatch.concat(cut[::-1])
 
     # ------------------------------------------------------------------ handlers
-    @read_handler("length")
+    @read_handler("length", combine="sum")
     def h_length(self) -> int:
         """Packets in the queue."""
         return self._len
 
-    @read_handler("highwater_length")
+    @read_handler("highwater_length", combine="max")
     def h_highwater(self) -> int:
         """The most packets the queue has held."""
         return self.highwater
@@ -142,7 +142,7 @@ class SimpleQueue(Element):
         if extra is not None:
             self.drop(extra, "capacity reduced")
 
-    @read_handler("drops")
+    @read_handler("drops", combine="sum")
     def h_drops(self) -> int:
         """Packets dropped because the queue was full."""
         return self.drop_count

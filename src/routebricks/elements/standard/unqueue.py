@@ -95,7 +95,7 @@ class Unqueue(Element):
             self.emit(0, b)
         return moved > 0
 
-    @read_handler("count")
+    @read_handler("count", combine="sum")
     def h_count(self) -> int:
         """Packets moved."""
         return self.count

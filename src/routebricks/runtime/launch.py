@@ -1,0 +1,220 @@
+"""One router, from configuration to summary, as a library call.
+
+``routebricks run`` is :func:`run_router` with the command line's options; the cluster runs
+each server's share with it, and the tests use it too. Two shapes:
+
+* **in this process** — a run over files (a pcap in, a pcap out): parse, check, run, print
+  the counters. Nothing else to supervise.
+* **supervised** — a configuration that reads devices, asks for a control socket or for
+  several workers: this process becomes the control plane (:class:`Supervisor`) and forks
+  one worker per core. The devices it reads are claimed first, so a second router on the
+  same interfaces is refused before any packet moves.
+
+Either way every configuration error is reported before any packet moves, the counters are
+printed when the run ends (also on SIGINT/SIGTERM), and nothing the router set up outlives
+it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from routebricks.engine.graph import Graph
+from routebricks.errors import RouteBricksError
+from routebricks.runtime import DEFAULT_WATCHDOG
+
+
+@dataclass
+class RunOptions:
+    """What ``routebricks run`` takes (see its --help for each)."""
+
+    config: str | None = None  # a file ('-': stdin)
+    expr: str | None = None  # -e text
+    defines: dict[str, str] = field(default_factory=dict)
+    loads: tuple[str, ...] = ()
+    handlers: tuple[str, ...] = ()  # -h, printed when the run ends
+    quit: bool = False  # -q
+    output: str | None = None  # -o
+    kp: int | None = None
+    limit: int | None = None
+    time_limit: float | None = None
+    stats: bool = False
+    workers: int | None = None
+    socket_path: str | None = None
+    pin: bool = True
+    spin_ms: float | None = None
+    profile: bool | None = None  # None: with a control socket
+    netns: str | None = None
+    watchdog: float = DEFAULT_WATCHDOG
+    restart: bool = True
+
+
+def load_graph(config: str | None, expr: str | None, defines: dict[str, str],
+               loads: tuple[str, ...] = ()) -> Graph:
+    """Parse a configuration file (or ``-e`` text, or both)."""
+    from routebricks.engine.registry import load_python_file
+    from routebricks.engine.router import parse_file, parse_text
+
+    for path in loads:
+        load_python_file(path)
+    if config is not None:
+        return parse_file(config, extra=expr, defines=defines)
+    if expr is None:
+        raise RouteBricksError("no configuration: give CONFIG, -f FILE or -e 'TEXT'")
+    return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
+
+
+def write_flat(text: str, output: str, out: TextIO) -> None:
+    """-o: the flattened configuration to a file, or to ``out`` for '-'."""
+    if output == "-":
+        out.write(text)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as e:
+        raise RouteBricksError(f"cannot write {output!r}: {e.strerror}") from None
+
+
+def run_router(opts: RunOptions, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one router; returns the exit status (0, or 1 after an error, which is printed).
+    Handler values (-h) go to ``out``, the summary and messages to ``err``."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        return _run(opts, out, err)
+    except RouteBricksError as e:
+        print(str(e), file=err, flush=True)
+        return 1
+
+
+def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
+    from routebricks.engine.router import Router
+    from routebricks.runtime.workers import (
+        check_multiworker,
+        default_workers,
+        reads_devices,
+    )
+
+    if opts.netns:
+        from routebricks.netns.core import enter_netns
+
+        enter_netns(opts.netns)  # devices are opened there
+    graph = load_graph(opts.config, opts.expr, opts.defines, opts.loads)
+    profile = opts.stats or (opts.socket_path is not None if opts.profile is None
+                             else opts.profile)
+    router = Router(graph, profile=profile)  # checks everything before packets move
+    if opts.kp is not None:
+        router.kp = opts.kp
+    if opts.spin_ms is not None:
+        router.idle_spin = opts.spin_ms / 1000  # workers inherit it with the router
+    router.freeze_gc = True  # this process (and each worker) is the router
+    if opts.output:
+        write_flat(router.flat_config(), opts.output, out)
+    nworkers = opts.workers or default_workers(graph)
+    check_multiworker(router, nworkers)
+    supervised = nworkers > 1 or reads_devices(graph) or opts.socket_path is not None
+    if opts.quit:
+        router.initialize()  # -q: set up (files, sockets) and quit
+        router.cleanup()
+        return _print_handlers(opts.handlers, router.read_handler, out, err)
+    if supervised:
+        return _run_supervised(router, graph, nworkers, opts, out, err)
+    return _run_here(router, opts, out, err)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the router cleanly (the counters still print)."""
+    def on_signal(signum: int, _frame: object) -> None:
+        stop("interrupted")
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _run_here(router: Any, opts: RunOptions, out: TextIO, err: TextIO) -> int:
+    from routebricks.report import render_stats
+
+    router.initialize()
+    try:
+        with _stop_on_signals(lambda why: router.request_stop(why, force=True)):
+            reason = router.run(limit=opts.limit, time_limit=opts.time_limit)
+    finally:
+        router.cleanup()  # whatever happened, no element's setup outlives the run
+    render_stats(router.stats_rows(), reason, router.elapsed, detailed=opts.stats, file=err)
+    return _print_handlers(opts.handlers, router.read_handler, out, err)
+
+
+def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
+                    out: TextIO, err: TextIO) -> int:
+    from routebricks.report import render_stats
+    from routebricks.runtime.claims import claim_devices
+    from routebricks.runtime.control import ControlServer
+    from routebricks.runtime.supervisor import Supervisor
+    from routebricks.runtime.workers import WorkerOptions
+
+    wopts = WorkerOptions(kp=opts.kp, limit=opts.limit, time_limit=opts.time_limit,
+                          profile=router.profile, pin=opts.pin,
+                          placement=getattr(router, "placement", {}),
+                          watchdog=opts.watchdog, restart=opts.restart)
+    devices = [d for e in router.elements.values() for d in e.devices_read()]
+
+    def log(message: str) -> None:
+        print(f"routebricks: {message}", file=err, flush=True)
+
+    def read(spec: str) -> str:
+        r = sup.ask("read", spec)
+        if not r.ok:
+            raise RouteBricksError(r.text)
+        return r.text
+
+    with claim_devices(devices):
+        sup = Supervisor(graph, nworkers, wopts, template=router, log=log)
+        server = None
+        try:
+            with _stop_on_signals(sup.request_stop):
+                sup.start()  # inside: an interrupt while workers start still stops them
+                if opts.socket_path:
+                    server = ControlServer(opts.socket_path, sup.ask).start()
+                reason = sup.run()
+            rows = json.loads(read("stats"))
+            render_stats(rows, reason, sup.elapsed, detailed=opts.stats, file=err,
+                         workers=nworkers)
+            for note in sup.restart_notes():
+                print(f"  {note}", file=err)
+            code = _print_handlers(opts.handlers, read, out, err)
+            return 1 if sup.failure else code
+        finally:
+            if server is not None:
+                server.close()
+            sup.shutdown()
+
+
+def _print_handlers(handlers: tuple[str, ...], read: Any, out: TextIO, err: TextIO) -> int:
+    """Print -h handlers as Click does: a lone value, or name-labelled blocks. Exit code."""
+    code = 0
+    for h in handlers:
+        try:
+            value = read(h)
+        except RouteBricksError as e:
+            print(str(e), file=err)
+            code = 1
+            continue
+        if len(handlers) > 1:
+            out.write(f"{h}:\n{value}{'' if value.endswith(chr(10)) else chr(10)}\n")
+        else:
+            out.write(value + ("" if not value or value.endswith("\n") else "\n"))
+    out.flush()
+    return code
