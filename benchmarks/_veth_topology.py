@@ -11,27 +11,20 @@ Topologies (all built with :class:`routebricks.netns.testbed.Testbed`, offloads 
 neighbours) or routebricks (no addresses on the router: its kernel drops what it sees
 and only the packet sockets of routebricks handle frames).
 
-Traffic agents: the generator and the sink each run in a long-lived Python process inside
-their host's namespace (started with :meth:`Testbed.popen`, so :meth:`Testbed.down` kills
-them), driven by one JSON line per request on stdin and answering one JSON line on stdout.
-That keeps interpreter start-up and numba warm-up out of the trials, and the generator, the
-sink and the benchmark driver out of each other's GIL. Run this file as
-``python _veth_topology.py agent gen|sink IFNAME [--cpu N]`` (the benchmark does).
+Traffic agents: the generator and the sink each run in a long-lived process inside their
+host's namespace (:mod:`routebricks.traffic.agents`), which keeps interpreter start-up and
+numba warm-up out of the trials.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import sys
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +37,6 @@ SENDER_MAC = "02:00:00:00:01:02"
 ROUTER_MAC0 = "02:00:00:00:01:01"
 ROUTER_MAC1 = "02:00:00:00:02:01"
 RECEIVER_MAC = "02:00:00:00:02:02"
-
-HERE = Path(__file__).resolve()
 
 
 # --------------------------------------------------------------------------
@@ -362,185 +353,12 @@ def _click_path(kind: str, method: str, routes: Path | None) -> str:
 
 
 # --------------------------------------------------------------------------
-# Agents: the driver side
+# Agents (routebricks.traffic.agents), in a testbed node's namespace
 # --------------------------------------------------------------------------
-class Agent:
-    """A traffic agent process inside ``node``'s namespace (see the module docstring)."""
+def Agent(tb: Any, node: str, role: str, ifname: str, *, cpu: int | None, log: Path,  # noqa: N802
+          timeout: float = 120.0) -> Any:
+    """A generator or sink agent in ``node``'s namespace (see routebricks.traffic.agents)."""
+    from routebricks.traffic.agents import GenAgent, SinkAgent
 
-    def __init__(
-        self,
-        tb: Any,
-        node: str,
-        role: str,
-        ifname: str,
-        *,
-        cpu: int | None,
-        log: Path,
-        timeout: float = 120.0,
-    ) -> None:
-        argv = [sys.executable, str(HERE), "agent", role, ifname]
-        if cpu is not None:
-            argv += ["--cpu", str(cpu)]
-        self.role = role
-        self.log = log
-        self._logf = open(log, "ab")  # noqa: SIM115 - closed in close()
-        self.proc: subprocess.Popen[str] = tb.popen(
-            node,
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._logf,
-            text=True,
-            bufsize=1,
-        )
-        self.timeout = timeout
-        self._read()  # "ready" once numba kernels are loaded
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        box: dict[str, Any] = {}
-
-        def get() -> None:
-            box["line"] = self.proc.stdout.readline()  # type: ignore[union-attr]
-
-        t = threading.Thread(target=get, daemon=True)
-        t.start()
-        t.join(self.timeout)
-        line = box.get("line")
-        if not line:
-            tail = self.log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.role} agent died or hung; its log ends with:\n{tail}")
-        d = json.loads(line)
-        if "error" in d:
-            raise RuntimeError(f"{self.role} agent: {d['error']}")
-        return d
-
-    def call(self, **req: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=5)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            with contextlib.suppress(Exception):
-                self.proc.wait(timeout=5)
-        self._logf.close()
-
-
-# --------------------------------------------------------------------------
-# Agents: the process side
-# --------------------------------------------------------------------------
-@dataclass
-class _GenState:
-    spec: Any = None
-    pool_frames: int | None = None
-
-
-def _gen_agent(ifname: str) -> None:
-    from routebricks.traffic.frames import AddressSpec, FrameSpec
-    from routebricks.traffic.gen import Generator
-
-    st = _GenState()
-    Generator(ifname, FrameSpec(), count=0).close()  # warm up
-    _reply({"ready": True})
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            if req["op"] == "spec":
-                dst: Any = req["dst"]
-                if isinstance(dst, list):
-                    dst = AddressSpec("list", tuple(int(x) for x in dst))
-                st.spec = FrameSpec(
-                    dst=dst,
-                    dst_mac=req["dst_mac"],
-                    flows=int(req["flows"]),
-                    size=int(req.get("size", 64)),
-                    dst_per_packet=bool(req.get("dst_per_packet", False)),
-                )
-                st.pool_frames = req.get("pool_frames")
-                _reply({"ok": True})
-            elif req["op"] == "send":
-                g = Generator(
-                    ifname,
-                    st.spec,
-                    rate=req.get("rate"),
-                    duration=float(req["duration"]),
-                    kp=int(req.get("kp", 32)),
-                    pool_frames=st.pool_frames,
-                    progress=False,
-                )
-                try:
-                    res = g.run()
-                finally:
-                    g.close()
-                _reply(res.to_dict())
-            else:
-                _reply({"error": f"unknown op {req['op']!r}"})
-        except Exception as e:  # noqa: BLE001 - reported to the driver
-            _reply({"error": repr(e)})
-
-
-def _sink_agent(ifname: str) -> None:
-    from routebricks.traffic.sink import Sink
-
-    Sink(ifname, duration=0.01).close()  # warm up
-    _reply({"ready": True})
-    sink: Sink | None = None
-    thread: threading.Thread | None = None
-    box: dict[str, Any] = {}
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            if req["op"] == "start":
-                sink = Sink(ifname, kp=1024)
-                box.clear()
-
-                def run(s: Sink = sink) -> None:
-                    box["res"] = s.run()
-
-                thread = threading.Thread(target=run, daemon=True)
-                thread.start()
-                _reply({"ok": True})
-            elif req["op"] == "stop":
-                assert sink is not None and thread is not None
-                sink.stop()
-                thread.join()
-                sink.close()
-                d = box["res"].to_dict()
-                sink = thread = None
-                _reply(d)
-            else:
-                _reply({"error": f"unknown op {req['op']!r}"})
-        except Exception as e:  # noqa: BLE001 - reported to the driver
-            _reply({"error": repr(e)})
-
-
-def _reply(d: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(d) + "\n")
-    sys.stdout.flush()
-
-
-def _agent_main(argv: list[str]) -> None:
-    role, ifname = argv[0], argv[1]
-    if "--cpu" in argv:
-        os.sched_setaffinity(0, {int(argv[argv.index("--cpu") + 1])})
-    if role == "gen":
-        _gen_agent(ifname)
-    elif role == "sink":
-        _sink_agent(ifname)
-    else:
-        raise SystemExit(f"unknown agent role {role!r}")
-
-
-if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "agent":
-        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-            _agent_main(sys.argv[2:])
-    else:
-        raise SystemExit("usage: _veth_topology.py agent gen|sink IFNAME [--cpu N]")
+    cls = GenAgent if role == "gen" else SinkAgent
+    return cls(ifname, netns=tb.ns(node), cpu=cpu, log=log, timeout=timeout)

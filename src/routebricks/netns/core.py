@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -216,6 +217,20 @@ def offload_state(ifname: str) -> dict[str, bool]:
         return {name: feats.is_active(name) for name in names}
     finally:
         eth.close()
+
+
+def popen_in_netns(ns: str | None, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """:class:`subprocess.Popen` of ``argv`` inside namespace ``ns`` (None: here)."""
+    if ns is None:
+        return subprocess.Popen(list(argv), **kwargs)
+    try:
+        fd = os.open(netns_path(ns), os.O_RDONLY)
+    except FileNotFoundError:
+        raise RouteBricksError(f"no network namespace {ns!r}") from None
+    try:
+        return subprocess.Popen(list(argv), preexec_fn=netns_preexec(fd), **kwargs)
+    finally:
+        os.close(fd)
 
 
 def pid_alive(pid: int) -> bool:

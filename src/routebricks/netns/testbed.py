@@ -50,10 +50,9 @@ from routebricks.netns.core import (
     get_ip_forward,
     namespace_pids,
     netns_context,
-    netns_path,
-    netns_preexec,
     offload_state,
     pid_alive,
+    popen_in_netns,
     process_name,
     run_in_netns,
     set_ip_forward,
@@ -596,11 +595,7 @@ class Testbed:
 
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` inside ``node``'s namespace; killed by :meth:`down`."""
-        fd = os.open(netns_path(self.ns(node)), os.O_RDONLY)
-        try:
-            p = subprocess.Popen(list(argv), preexec_fn=netns_preexec(fd), **kwargs)
-        finally:
-            os.close(fd)
+        p = popen_in_netns(self.ns(node), argv, **kwargs)
         self._procs.append(p)
         return p
 
