@@ -102,7 +102,7 @@ def test_sigkill_of_the_supervisor_takes_its_workers_down(tb: object) -> None:
         wait_for(lambda: not any(alive(p) for p in pids), 15, "the workers to exit")
     finally:
         first.close()
-    with router(tb).start() as second:  # the devices are free again
+    with router(tb).start():  # the devices are free again
         assert ping_ok(tb)
         total, distinct = udp_through(tb)
         assert (total, distinct) == (100, 100)  # every datagram once: nobody else forwards
