@@ -31,7 +31,8 @@ class RouterProcess(Closing):
                  expr: str | None = None, netns: str | None = None,
                  socket_path: str | None = None, workers: int | None = None,
                  defines: dict[str, str] | None = None, args: Sequence[str] = (),
-                 log_path: str | os.PathLike[str] | None = None) -> None:
+                 log_path: str | os.PathLike[str] | None = None,
+                 detach: bool = False) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="rbrouter-")
         self.socket_path = socket_path or str(Path(self._tmp.name) / "control.sock")
         self.log_path = Path(log_path) if log_path else Path(self._tmp.name) / "router.log"
@@ -47,6 +48,9 @@ class RouterProcess(Closing):
         argv += ["-u", self.socket_path, *args]
         argv += [f"{k}={v}" for k, v in (defines or {}).items()]
         self.argv = argv
+        # detach: its own session, so it outlives the command that started it (and a
+        # Ctrl-C meant for that command); stopped later by pid (cluster down).
+        self.detach = detach
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
 
@@ -54,9 +58,22 @@ class RouterProcess(Closing):
     def start(self, timeout: float = 120.0) -> RouterProcess:
         """Start the router and wait until its control socket answers; raise with its
         messages if it exits first."""
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> RouterProcess:
+        """Start the router process (see :meth:`wait_ready`)."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL,
+                                         start_new_session=self.detach)
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until the control socket answers; raise with the router's messages if it
+        exits first or takes longer than ``timeout``."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while not alive(self.socket_path):
             if self.proc.poll() is not None:
@@ -68,7 +85,6 @@ class RouterProcess(Closing):
                 raise RouteBricksError(f"the router was not ready within {timeout:g} s:\n"
                                        f"{self.log()}")
             time.sleep(0.05)
-        return self
 
     @property
     def pid(self) -> int:

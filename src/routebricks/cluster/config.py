@@ -1,0 +1,264 @@
+"""Each server's share of the cluster as an ordinary Click configuration.
+
+``routebricks cluster config FILE --server NAME`` prints it; ``routebricks run`` runs it. A
+server of a RouteBricks cluster plays three roles at once (§6.1):
+
+* **input** — for packets arriving on its external ports it is the whole IPv4 router:
+  header checks, the route lookup over the cluster's full table, TTL, options, ICMP errors,
+  fragmentation — done once per packet, here. A packet for a port of another server is then
+  given a destination MAC that names that server, the port and the next hop
+  (:mod:`routebricks.packet.clustermac`), and ``DirectVLB`` picks the internal link: straight
+  to the output server while that path has room, else through an intermediate;
+* **intermediate** — frames arriving on an internal link for another server go on to it,
+  switched by their destination MAC alone (``ClusterSwitch``);
+* **output** — frames for itself are put out of the named port to the named next hop
+  (``ClusterDecap``, then the port's ARPQuerier rewrites the Ethernet header): the IP header
+  is never read again.
+
+One BFD session per internal link (RFC 5880) tells ``DirectVLB`` and ``ClusterSwitch`` which
+servers are alive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from routebricks.cluster.spec import ClusterFileError, ClusterSpec, Port
+from routebricks.packet.clustermac import interface_mac
+
+#: MAC prefix of external ports without a configured MAC: 02:rb:<server>:<port>.
+_EXT_MAC = "02:72:62:{server:02x}:{port:02x}:01"
+
+
+def port_mac(spec: ClusterSpec, port: Port) -> str:
+    if port.mac:
+        return port.mac
+    server = next(s for s in spec.servers if port in s.ports)
+    return _EXT_MAC.format(server=server.index, port=port.local)
+
+
+def link_addresses(link_index: int) -> tuple[str, str]:
+    """The BFD addresses of the a and b ends of internal link ``link_index`` (link-local
+    169.254/16: they never leave the link, and no kernel is given them)."""
+    hi, lo = divmod(link_index, 127)
+    return f"169.254.{hi + 1}.{2 * lo + 1}", f"169.254.{hi + 1}.{2 * lo + 2}"
+
+
+def internal_mac(spec: ClusterSpec, server: str, ifname: str) -> str:
+    """The MAC of a server's internal interface (never mistaken for a cluster MAC)."""
+    index = spec.server(server).index
+    for link, mine, _ in spec.links_of(server):
+        if mine == ifname:
+            return interface_mac(index, link.index)
+    raise KeyError(f"{server} has no internal interface {ifname}")
+
+
+def bps(rate: int) -> str:
+    """A rate in bits/s as Click writes it: 10Mbps, 1.5Gbps, 64000bps."""
+    for scale, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale and (rate / scale) == round(rate / scale, 3):
+            return f"{rate / scale:.10g}{unit}bps"
+    return f"{rate}bps"
+
+
+# ---------------------------------------------------------------------- routes
+def cache_dir() -> Path:
+    env = os.environ.get("ROUTEBRICKS_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    d = base / "routebricks" if not env else base
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def routes_file(spec: ClusterSpec) -> Path | None:
+    """The cluster's ``routes`` as a route file every server's lookup can read: cluster port
+    numbers, every route with its gateway (written once to the cache, by content)."""
+    if spec.routes is None:
+        return None
+    from routebricks.lookup import RouteArrays, RouteError, load_ipasn
+
+    ports = spec.ports
+    gws = np.array([int(p.gateway) if p.gateway else 0 for p in ports], np.uint32)
+    src = spec.routes
+    name = src.name
+    try:
+        if name.endswith((".dat", ".dat.gz")):
+            arrays = load_ipasn(src, nports=len(ports))
+        else:
+            from routebricks.elements.ip.iproutetable import read_route_file
+
+            arrays = read_route_file(src)
+    except (RouteError, OSError, ValueError) as e:
+        raise ClusterFileError(spec.file, "cluster.routes", f"{src}: {e}") from None
+    bad = np.flatnonzero((arrays.port < 0) | (arrays.port >= len(ports)))
+    if bad.size:
+        i = int(bad[0])
+        raise ClusterFileError(
+            spec.file, "cluster.routes",
+            f"{src}: route {i + 1} names port {int(arrays.port[i])}; the cluster has "
+            f"{len(ports)} ports (0..{len(ports) - 1})",
+            "ports are numbered across the cluster in file order")
+    gateway = arrays.gateway.astype(np.uint32).copy()
+    none = gateway == 0
+    gateway[none] = gws[arrays.port[none]]
+    missing = np.flatnonzero(gateway == 0)
+    if missing.size:
+        p = int(arrays.port[missing[0]])
+        raise ClusterFileError(spec.file, f"port {p}",
+                               f"routes go to port {p}, which has no gateway",
+                               "give the port a gateway (or a host)")
+    arrays = RouteArrays(arrays.net, arrays.length, arrays.port, gateway)
+    digest = hashlib.sha256(src.read_bytes() + gws.tobytes()).hexdigest()[:12]
+    out = cache_dir() / f"{spec.name}-{digest}.routes"
+    if not out.exists():
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(_format_routes(arrays))
+        tmp.replace(out)
+    return out
+
+
+def _format_routes(a: object) -> str:
+    def dotted(x: np.ndarray) -> list[str]:
+        x = x.astype(np.int64)
+        parts = [((x >> s) & 255).astype(str) for s in (24, 16, 8, 0)]
+        return [".".join(t) for t in zip(*parts, strict=True)]
+
+    nets = dotted(a.net)  # type: ignore[attr-defined]
+    gws = dotted(a.gateway)  # type: ignore[attr-defined]
+    lens = a.length.astype(np.int64).tolist()  # type: ignore[attr-defined]
+    ports = a.port.astype(np.int64).tolist()  # type: ignore[attr-defined]
+    return "".join(f"{n}/{ln} {g} {p}\n" for n, ln, g, p in zip(nets, lens, gws, ports,
+                                                                   strict=True))
+
+
+# ---------------------------------------------------------------------- the configuration
+def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> str:  # type: ignore[assignment]
+    """Server ``name``'s share of the cluster, as Click configuration text."""
+    me = spec.server(name)
+    if routes is ...:
+        routes = routes_file(spec)
+    ports = spec.ports
+    nports = len(ports)
+    local_delivery = nports
+    owner = {p.index: s for s in spec.servers for p in s.ports}
+    n = len(spec.servers)
+    out: list[str] = []
+    w = out.append
+    w(f"// routebricks cluster {spec.name!r}: server {me.name} ({me.index + 1} of {n}), "
+      f"from {spec.file}")
+    w(f"// Generated by: routebricks cluster config {spec.file} --server {me.name}")
+    w("// Ports (cluster-wide numbers): " + ", ".join(
+        f"{p.index}={owner[p.index].name}:{p.interface}" for p in ports))
+    w(f"// R = {bps(spec.rate)} per port; internal links {bps(spec.internal_rate)}; "
+      f"VLB {spec.vlb}{', flowlets' if spec.flowlets else ''} (delta {spec.delta * 1000:g} ms)")
+    w("")
+    w(_ELEMENTCLASSES.format(interfaces=" ".join(str(p.address) for p in ports)))
+    # The route table: every server holds the whole cluster's.
+    entries = []
+    for p in ports:
+        entries.append(f"{p.ip}/32 {local_delivery}")
+        entries.append(f"{p.network.broadcast_address}/32 {local_delivery}")
+    for p in ports:
+        entries.append(f"{p.network} {p.index}")
+        for pre in p.prefixes:
+            entries.append(f"{pre} {p.gateway} {p.index}")
+    args = ",\n    ".join(entries)
+    if routes is not None:
+        args += f',\n    ROUTES "{routes}"'
+    w(f"rt :: DirectIPLookup(\n    {args});")
+    w("")
+    w("// Packets for the router itself (any port's address): answer pings, drop the rest.")
+    w(f"rt [{local_delivery}] -> ping :: ICMPPingResponder -> GetIPAddress(16) -> rt;")
+    w("ping [1] -> Discard;")
+    w("")
+    w("// This server's external ports: in to the lookup, out to the next hop.")
+    for p in me.ports:
+        w(f"ext{p.local} :: ExternalPort({p.interface}, {p.ip}, {port_mac(spec, p)}, "
+          f"{p.index + 1});")
+        w(f"ext{p.local} -> rt;")
+    w("")
+    w("// Every port's output processing, done here, at the input server.")
+    for p in ports:
+        w(f"rt [{p.index}] -> out{p.index} :: PortOutput({p.ip}, {p.index + 1}, {p.mtu});")
+        w(f"out{p.index} [1] -> rt;")
+        s = owner[p.index]
+        if s is me:
+            w(f"out{p.index} -> ext{p.local};")
+        else:
+            w(f"out{p.index} -> ClusterEncap(SERVER {s.index}, PORT {p.local}) -> vlb;")
+    w("")
+    w("// Direct VLB: straight to the output server while that path has room, else via an")
+    w("// intermediate; a flow's packets within delta keep their path (flowlets).")
+    w(f"vlb :: DirectVLB(SELF {me.index}, SERVERS {n}, LINK_RATE {bps(spec.internal_rate)}, "
+      f"DELTA {spec.delta * 1000:g}ms, MODE {spec.vlb}, "
+      f"FLOWLETS {str(spec.flowlets).lower()});")
+    w(f"sw :: ClusterSwitch(SELF {me.index}, SERVERS {n});")
+    w(f"dec :: ClusterDecap(PORTS {len(me.ports)});")
+    w(f"vlb [{me.index}] -> Discard;")
+    w(f"sw [{me.index}] -> dec;")
+    for p in me.ports:
+        w(f"dec [{p.local}] -> ext{p.local};")
+    w("")
+    w("// The internal links: data frames to the switch, BFD between the two ends.")
+    notify = '"vlb.peer sw.peer"'
+    for link, ifname, peer in spec.links_of(me.name):
+        other = spec.server(peer)
+        mine_ip, peer_ip = link_addresses(link.index)
+        peer_if = link.b[1]
+        if link.a[0] != me.name:
+            mine_ip, peer_ip, peer_if = peer_ip, mine_ip, link.a[1]
+        mac = internal_mac(spec, me.name, ifname)
+        peer_mac = internal_mac(spec, peer, peer_if)
+        x = other.index
+        w(f"to{x} :: ToDevice({ifname});")
+        own = mac.replace(":", "")
+        w(f"FromDevice({ifname}, PROMISC true) -> in{x} :: Classifier(0/{own}, -);")
+        w(f"in{x} [0] -> bfd{x} :: BFD(LOCAL {mine_ip}, PEER {peer_ip}, SRC_MAC {mac}, "
+          f"DST_MAC {peer_mac}, INTERVAL {spec.bfd_interval * 1000:g}ms, MULTIPLIER 3, "
+          f"NOTIFY {notify}, PEER_ID {x}) -> to{x};")
+        w(f"in{x} [1] -> sw;")
+        w(f"vlb [{x}] -> to{x};")
+        w(f"sw [{x}] -> to{x};")
+    return "\n".join(out) + "\n"
+
+
+_ELEMENTCLASSES = """\
+// One external port: ARP, header checks, into the lookup (output 0); IP packets for this
+// port come in on input 0 with their next hop in the dst_ip annotation.
+elementclass ExternalPort {{ $dev, $ip, $mac, $color |
+    out :: ToDevice($dev);
+    c :: Classifier(12/0806 20/0001, 12/0806 20/0002, 12/0800, -);
+    arpq :: ARPQuerier($ip, $mac);
+    FromDevice($dev) -> c;
+    c [0] -> ARPResponder($ip $mac) -> out;
+    c [1] -> [1] arpq;
+    c [2] -> Paint($color) -> Strip(14) -> CheckIPHeader(INTERFACES {interfaces}) -> output;
+    c [3] -> Discard;
+    input -> arpq -> out;
+}}
+
+// What a router does to a packet leaving by a port, wherever that port is in the cluster:
+// output 0 the packet, output 1 ICMP errors (back to the lookup).
+elementclass PortOutput {{ $ip, $color, $mtu |
+    input -> DropBroadcasts
+          -> cp :: PaintTee($color)
+          -> gio :: IPGWOptions($ip)
+          -> FixIPSrc($ip)
+          -> dt :: DecIPTTL
+          -> fr :: IPFragmenter($mtu)
+          -> [0] output;
+    cp [1] -> ICMPError($ip, redirect, host) -> [1] output;
+    gio [1] -> ICMPError($ip, parameterproblem) -> [1] output;
+    dt [1] -> ICMPError($ip, timeexceeded) -> [1] output;
+    fr [1] -> ICMPError($ip, unreachable, needfrag) -> [1] output;
+}}
+"""
+
+
+def all_configs(spec: ClusterSpec) -> dict[str, str]:
+    routes = routes_file(spec)
+    return {s.name: server_config(spec, s.name, routes) for s in spec.servers}

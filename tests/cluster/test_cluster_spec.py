@@ -1,0 +1,124 @@
+"""The cluster file: every mistake is named with the file, the key and a hint."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routebricks.cluster.spec import ClusterFileError, load_cluster, parse_rate, parse_time
+
+REPO = Path(__file__).resolve().parents[2]
+RB4 = REPO / "examples" / "rb4.toml"
+
+GOOD = """
+[cluster]
+rate = "20Mbit"
+[[servers]]
+name = "s1"
+ports = [{ interface = "ext0", address = "10.1.0.1/24", host = "h1" }]
+[[servers]]
+name = "s2"
+ports = [{ interface = "ext0", address = "10.2.0.1/24", host = "h2" }]
+"""
+
+
+def load_text(tmp_path: Path, text: str) -> object:
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    return load_cluster(f)
+
+
+def test_rb4_example() -> None:
+    spec = load_cluster(RB4)
+    assert [s.name for s in spec.servers] == ["s1", "s2", "s3", "s4"]
+    assert spec.rate == 20_000_000 and spec.internal_rate == 10_000_000  # 2R/N
+    assert len(spec.links) == 6  # a full mesh of 4
+    assert [p.index for p in spec.ports] == [0, 1, 2, 3]
+    assert spec.ports[0].gateway == ipaddress.IPv4Address("10.1.0.2")  # the host
+    assert spec.vlb == "direct" and spec.flowlets and spec.delta == 0.1
+
+
+@pytest.mark.parametrize("change, key, words", [
+    (("20Mbit", "fast"), "cluster.rate", "is not a rate"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\nvlb = "random"'), "cluster.vlb", "direct or classic"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\ntopology = "torus"'), "cluster.topology",
+     "not supported"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\ndelta = "soon"'), "cluster.delta", "not a time"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\nworkers = 0'), "cluster.workers", "1 to 64"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\nrouting = 1'), "cluster.routing", "unknown key"),
+    (("10.2.0.1/24", "10.1.0.9/24"), "servers[1].ports[0].address", "overlaps"),
+    (("10.2.0.1/24", "10.2.0.1"), "servers[1].ports[0].address", "ADDR/LEN"),
+    (('name = "s2"', 'name = "s1"'), "servers[1].name", "two servers"),
+    (('name = "s2"', 'name = "2bad"'), "servers[1].name", "not a usable server name"),
+    (('interface = "ext0", address = "10.2',
+      'interface = "a/b", address = "10.2'), "servers[1].ports[0].interface",
+     "not an interface name"),
+    (('host = "h2"', 'host = "h2", gateway = "10.9.9.9"'), "servers[1].ports[0].gateway",
+     "not a neighbour"),
+    (('host = "h2"', 'prefixes = ["10.102.0.0/16"]'), "servers[1].ports[0].prefixes",
+     "need a gateway"),
+    (('host = "h2"', 'host = "h2", mtu = 100000'), "servers[1].ports[0].mtu", "576 to 9000"),
+])
+def test_mistakes_name_the_key(tmp_path: Path, change: tuple[str, str], key: str,
+                               words: str) -> None:
+    text = GOOD.replace(change[0], change[1], 1)
+    assert text != GOOD
+    with pytest.raises(ClusterFileError) as e:
+        load_text(tmp_path, text)
+    assert e.value.key == key, str(e.value)
+    assert words in str(e.value)
+    assert str(e.value).startswith(str(tmp_path / "c.toml"))
+
+
+def test_bad_toml_and_bad_bytes(tmp_path: Path) -> None:
+    with pytest.raises(ClusterFileError, match="not valid TOML"):
+        load_text(tmp_path, "[cluster\n")
+    f = tmp_path / "b.toml"
+    f.write_bytes(b'[cluster]\nrate = "20\xffMbit"\n')
+    with pytest.raises(ClusterFileError, match="not UTF-8"):
+        load_cluster(f)
+    with pytest.raises(ClusterFileError, match="cannot read"):
+        load_cluster(tmp_path / "missing.toml")
+    with pytest.raises(ClusterFileError, match="servers: missing"):
+        load_text(tmp_path, '[cluster]\nrate = "1Mbit"\n')
+    with pytest.raises(ClusterFileError, match="cluster.rate: missing"):
+        load_text(tmp_path, GOOD.replace('rate = "20Mbit"', ""))
+
+
+def test_explicit_links_must_make_a_full_mesh(tmp_path: Path) -> None:
+    three = GOOD + '[[servers]]\nname = "s3"\nports = [{ interface = "e", address = "10.3.0.1/24" }]\n'
+    links = '[[links]]\na = "s1:eth1"\nb = "s2:eth1"\n'
+    with pytest.raises(ClusterFileError, match="full mesh needs a link between s1-s3"):
+        load_text(tmp_path, three + links)
+    with pytest.raises(ClusterFileError, match="links\\[0\\].b"):
+        load_text(tmp_path, GOOD + '[[links]]\na = "s1:eth1"\nb = "s9:eth1"\n')
+    with pytest.raises(ClusterFileError, match="already used"):
+        load_text(tmp_path, GOOD + '[[links]]\na = "s1:ext0"\nb = "s2:eth1"\n')
+    spec = load_text(tmp_path, GOOD + links)
+    assert spec.links[0].a == ("s1", "eth1")  # type: ignore[attr-defined]
+
+
+def test_routes_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ClusterFileError, match="cluster.routes: no such file"):
+        load_text(tmp_path, GOOD.replace('rate = "20Mbit"', 'rate = "20Mbit"\nroutes = "x"'))
+
+
+@given(st.integers(1000, 10**12))
+def test_rates_round_trip(bits: int) -> None:
+    from routebricks.cluster.config import bps
+
+    assert abs(parse_rate(bps(bits), "f", "k") - bits) <= bits * 1e-9 + 1
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=12))
+def test_rate_and_time_parsers_never_crash(text: str) -> None:
+    for parse in (parse_rate, parse_time):
+        try:
+            parse(text, "f", "k")
+        except ClusterFileError as e:
+            assert e.key == "k"
