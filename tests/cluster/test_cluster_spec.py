@@ -90,7 +90,8 @@ def test_bad_toml_and_bad_bytes(tmp_path: Path) -> None:
 
 
 def test_explicit_links_must_make_a_full_mesh(tmp_path: Path) -> None:
-    three = GOOD + '[[servers]]\nname = "s3"\nports = [{ interface = "e", address = "10.3.0.1/24" }]\n'
+    three = GOOD + ('[[servers]]\nname = "s3"\n'
+                    'ports = [{ interface = "e", address = "10.3.0.1/24" }]\n')
     links = '[[links]]\na = "s1:eth1"\nb = "s2:eth1"\n'
     with pytest.raises(ClusterFileError, match="full mesh needs a link between s1-s3"):
         load_text(tmp_path, three + links)
