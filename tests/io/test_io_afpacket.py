@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from routebricks.io import afpacket as af
+from routebricks.io import tpacket as tp
 from routebricks.io.afpacket import (
     RxRing,
     TxRing,
@@ -31,6 +32,7 @@ from routebricks.io.afpacket import (
     open_queues,
     pool_layout,
 )
+from routebricks.io.sockets import fanout_arg
 
 ETHERTYPE = 0x88B5  # IEEE "local experimental": nothing in the kernel reacts to it
 ETH_HDR = bytes.fromhex("020000000002020000000001") + ETHERTYPE.to_bytes(2, "big")
@@ -232,9 +234,9 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
     if cc is None or not Path("/usr/include/linux/if_packet.h").exists():
         pytest.skip("needs a C compiler and linux/if_packet.h")
     checks = {
-        "tpacket2_hdr": (af.TPACKET2_HDR, {}),
+        "tpacket2_hdr": (tp.TPACKET2_HDR, {}),
         "tpacket3_hdr": (
-            af.TPACKET3_HDR,
+            tp.TPACKET3_HDR,
             {
                 "tp_rxhash": "hv1.tp_rxhash",
                 "tp_vlan_tci": "hv1.tp_vlan_tci",
@@ -242,7 +244,7 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
             },
         ),
         "tpacket_block_desc": (
-            af.TPACKET_BLOCK_DESC,
+            tp.TPACKET_BLOCK_DESC,
             {
                 "block_status": "hdr.bh1.block_status",
                 "num_pkts": "hdr.bh1.num_pkts",
@@ -270,34 +272,34 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
             )
             expected.append(f"{struct_name}.{field} {off} {dtype.fields[field][0].itemsize}")
     for name, size in (
-        ("tpacket_req", af.TPACKET_REQ.size),
-        ("tpacket_req3", af.TPACKET_REQ3.size),
-        ("sockaddr_ll", af.SOCKADDR_LL.size),
-        ("packet_mreq", af.PACKET_MREQ.size),
+        ("tpacket_req", tp.TPACKET_REQ.size),
+        ("tpacket_req3", tp.TPACKET_REQ3.size),
+        ("sockaddr_ll", tp.SOCKADDR_LL.size),
+        ("packet_mreq", tp.PACKET_MREQ.size),
         ("tpacket_stats_v3", 12),
     ):
         lines.append(f'printf("{name} %zu\\n", sizeof(struct {name}));')
         expected.append(f"{name} {size}")
     consts = {
-        "SOL_PACKET": af.SOL_PACKET,
-        "PACKET_RX_RING": af.PACKET_RX_RING,
-        "PACKET_STATISTICS": af.PACKET_STATISTICS,
-        "PACKET_VERSION": af.PACKET_VERSION,
-        "PACKET_TX_RING": af.PACKET_TX_RING,
-        "PACKET_LOSS": af.PACKET_LOSS,
-        "PACKET_FANOUT": af.PACKET_FANOUT,
-        "PACKET_QDISC_BYPASS": af.PACKET_QDISC_BYPASS,
-        "PACKET_IGNORE_OUTGOING": af.PACKET_IGNORE_OUTGOING,
-        "TPACKET_V2": af.TPACKET_V2,
-        "TPACKET_V3": af.TPACKET_V3,
-        "TPACKET2_HDRLEN": af.TPACKET2_HDRLEN,
-        "TPACKET3_HDRLEN": af.TPACKET3_HDRLEN,
-        "PACKET_FANOUT_HASH": af.PACKET_FANOUT_HASH,
-        "PACKET_FANOUT_LB": af.PACKET_FANOUT_LB,
-        "PACKET_FANOUT_CPU": af.PACKET_FANOUT_CPU,
-        "PACKET_FANOUT_FLAG_UNIQUEID": af.PACKET_FANOUT_FLAG_UNIQUEID,
-        "TP_STATUS_SEND_REQUEST": af.TP_STATUS_SEND_REQUEST,
-        "TP_STATUS_WRONG_FORMAT": af.TP_STATUS_WRONG_FORMAT,
+        "SOL_PACKET": tp.SOL_PACKET,
+        "PACKET_RX_RING": tp.PACKET_RX_RING,
+        "PACKET_STATISTICS": tp.PACKET_STATISTICS,
+        "PACKET_VERSION": tp.PACKET_VERSION,
+        "PACKET_TX_RING": tp.PACKET_TX_RING,
+        "PACKET_LOSS": tp.PACKET_LOSS,
+        "PACKET_FANOUT": tp.PACKET_FANOUT,
+        "PACKET_QDISC_BYPASS": tp.PACKET_QDISC_BYPASS,
+        "PACKET_IGNORE_OUTGOING": tp.PACKET_IGNORE_OUTGOING,
+        "TPACKET_V2": tp.TPACKET_V2,
+        "TPACKET_V3": tp.TPACKET_V3,
+        "TPACKET2_HDRLEN": tp.TPACKET2_HDRLEN,
+        "TPACKET3_HDRLEN": tp.TPACKET3_HDRLEN,
+        "PACKET_FANOUT_HASH": tp.PACKET_FANOUT_HASH,
+        "PACKET_FANOUT_LB": tp.PACKET_FANOUT_LB,
+        "PACKET_FANOUT_CPU": tp.PACKET_FANOUT_CPU,
+        "PACKET_FANOUT_FLAG_UNIQUEID": tp.PACKET_FANOUT_FLAG_UNIQUEID,
+        "TP_STATUS_SEND_REQUEST": tp.TP_STATUS_SEND_REQUEST,
+        "TP_STATUS_WRONG_FORMAT": tp.TP_STATUS_WRONG_FORMAT,
     }
     lines.insert(3, "#ifndef SOL_PACKET\n#define SOL_PACKET 263\n#endif")
     for name, value in consts.items():
@@ -329,7 +331,7 @@ def test_fanout_group_id() -> None:
     assert len(ids) == 4095 * 16 and max(ids) <= 0xFFFF
     with pytest.raises(ValueError):
         fanout_group_id(0)
-    assert af._fanout_arg(7, af.PACKET_FANOUT_LB, af.PACKET_FANOUT_FLAG_ROLLOVER) == (
+    assert fanout_arg(7, tp.PACKET_FANOUT_LB, tp.PACKET_FANOUT_FLAG_ROLLOVER) == (
         7 | ((1 | 0x1000) << 16)
     )
 
