@@ -460,6 +460,83 @@ def test_rx_oversize_frames_dropped_and_counted(vethns: VethNs, version: int) ->
         tx.close()
 
 
+@pytest.mark.netns
+@pytest.mark.parametrize("version", [2, 3])
+def test_rx_packet_types_from_the_kernel(vethns: VethNs, version: int) -> None:
+    """Each frame's sll_pkttype, as the kernel classified it by destination MAC; a frame we
+    send shows as OUTGOING on a ring that does not ignore outgoing frames."""
+    with vethns.ipr() as ipr:
+        link = ipr.get_links(ipr.link_lookup(ifname=vethns.b)[0])[0]
+        mac_b = bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", ""))
+    dsts = {
+        tp.PACKET_HOST: mac_b,
+        tp.PACKET_BROADCAST: b"\xff" * 6,
+        tp.PACKET_MULTICAST: bytes.fromhex("01005e000001"),
+        tp.PACKET_OTHERHOST: bytes.fromhex("020000000099"),
+    }
+    body = ETH_HDR[6:] + bytes(50)
+    frames = [dst + body for dst in dsts.values()]
+    with vethns.inside():
+        rx = RxRing(vethns.b, version=version, block_size=8192, block_count=4,  # type: ignore[arg-type]
+                    timeout_ms=2)
+        loud = RxRing(vethns.a, version=version, ignore_outgoing=False,  # type: ignore[arg-type]
+                      block_size=8192, block_count=4, timeout_ms=2)
+        tx = raw_sender(vethns.a)
+    try:
+        for f in frames:
+            tx.send(f)
+        got: list[tuple[bytes, int]] = []
+        deadline = time.monotonic() + 5
+        while len(got) < len(frames) and time.monotonic() < deadline:
+            rx.wait(0.05)
+            b = rx.recv(16)
+            assert b.pkttypes.dtype == np.uint8 and b.pkttypes.shape == b.offsets.shape
+            got += [(f, int(t)) for f, t in zip(batch_frames(*b[:3]), b.pkttypes.tolist(),
+                                                 strict=True) if ours(f)]
+        assert got == list(zip(frames, dsts, strict=True))
+        out = []
+        deadline = time.monotonic() + 5
+        while len(out) < len(frames) and time.monotonic() < deadline:
+            loud.wait(0.05)
+            b = loud.recv(16)
+            out += [int(t) for f, t in zip(batch_frames(*b[:3]), b.pkttypes.tolist(),
+                                           strict=True) if ours(f)]
+        assert out == [tp.PACKET_OUTGOING] * len(frames)
+    finally:
+        for r in (rx, loud):
+            r.close()
+        tx.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("version", [2, 3])
+def test_rx_ring_full_drops_known_without_asking(vethns: VethNs, version: int) -> None:
+    """A burst into a small ring nobody reads: the kernel drops the excess. Reading on, a
+    slot/block marked TP_STATUS_LOSING makes recv() fetch the statistics itself, so
+    ring_full_drops is exact with no stats() call, and received + dropped = sent."""
+    frames = make_frames(400, min_len=60, max_len=120)
+    with vethns.inside():
+        rx = RxRing(vethns.b, version=version, block_size=4096, frame_size=256,  # type: ignore[arg-type]
+                    block_count=2, timeout_ms=2)
+        tx = raw_sender(vethns.a)
+    try:
+        for f in frames[:300]:
+            tx.send(f)
+        time.sleep(0.05)  # let V3 retire its last block
+        got = collect(rx, 300, batch=64, timeout=0.5)
+        assert 0 < len(got) < 300
+        for f in frames[300:]:  # later traffic carries the LOSING mark
+            tx.send(f)
+        got += collect(rx, len(frames), batch=64, timeout=1.0)
+        assert rx.ring_full_drops == len(frames) - len(got) > 0
+        st = rx.stats()
+        assert st.tp_drops == rx.ring_full_drops and st.oversize_drops == 0
+        assert got == [f for f in frames if f in set(got)]  # in order, none twice
+    finally:
+        rx.close()
+        tx.close()
+
+
 # --------------------------------------------------------------------------
 # Transmit
 # --------------------------------------------------------------------------

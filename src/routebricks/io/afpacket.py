@@ -22,7 +22,7 @@ headers in place.
 from __future__ import annotations
 
 from routebricks.io.kernels import pool_layout, warmup
-from routebricks.io.rxring import RxRing, RxStats, open_queues
+from routebricks.io.rxring import RxBatch, RxRing, RxStats, open_queues
 from routebricks.io.sockets import fanout_group_id, interface_mtu, resolve_ifindex
 from routebricks.io.tpacket import ETH_P_ALL, FANOUT_MODES
 from routebricks.io.txring import DEFAULT_TX_MODE, TxMode, TxRing, TxStats, frames_to_batch
@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_TX_MODE",
     "ETH_P_ALL",
     "FANOUT_MODES",
+    "RxBatch",
     "RxRing",
     "RxStats",
     "TxMode",

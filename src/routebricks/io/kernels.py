@@ -17,9 +17,12 @@ import numpy as np
 from routebricks.io.tpacket import (
     ETH_HLEN,
     PAGE_SIZE,
+    SLL_PKTTYPE_OFFSET,
+    SOCKADDR_LL_SIZE,
     TP_STATUS_SEND_REQUEST,
     TPACKET2_HDR,
     TPACKET3_HDR,
+    TPACKET3_HDRLEN,
     TPACKET_BLOCK_DESC,
     TX_DATA_OFFSET,
 )
@@ -30,6 +33,7 @@ _V3_NSEC: Final = TPACKET3_HDR.fields["tp_nsec"][1]
 _V3_SNAPLEN: Final = TPACKET3_HDR.fields["tp_snaplen"][1]
 _V3_LEN: Final = TPACKET3_HDR.fields["tp_len"][1]
 _V3_MAC: Final = TPACKET3_HDR.fields["tp_mac"][1]
+_V3_PKTTYPE: Final = TPACKET3_HDRLEN - SOCKADDR_LL_SIZE + SLL_PKTTYPE_OFFSET
 _BD_NUM_PKTS: Final = TPACKET_BLOCK_DESC.fields["num_pkts"][1]
 _BD_FIRST: Final = TPACKET_BLOCK_DESC.fields["offset_to_first_pkt"][1]
 _V2_LEN: Final = TPACKET2_HDR.fields["tp_len"][1]
@@ -74,6 +78,7 @@ def gather(
 
 @numba.njit(cache=True, nogil=True)
 def v3_walk(
+    ring8: np.ndarray,
     ring32: np.ndarray,
     ring16: np.ndarray,
     block_size: int,
@@ -87,14 +92,16 @@ def v3_walk(
     snaplen: np.ndarray,
     wirelen: np.ndarray,
     ts: np.ndarray,
+    pkttype: np.ndarray,
 ) -> tuple[int, int, int, int]:  # pragma: no cover - compiled
     """Walk up to ``n_ready`` user-owned V3 blocks starting at ``cur_block``.
 
     ``(pkt_idx, pkt_off)`` is the position inside ``cur_block`` left by the
     previous call (0, 0 = start of block). Fills ``src`` (absolute ring offset
-    of each packet's MAC header), ``snaplen``, ``wirelen`` and ``ts`` and
-    returns ``(n_packets, n_blocks_finished, pkt_idx, pkt_off)``. Blocks are
-    *not* released here: the caller releases them after copying the data.
+    of each packet's MAC header), ``snaplen``, ``wirelen``, ``ts`` and
+    ``pkttype`` (the ``sll_pkttype`` of the ``sockaddr_ll`` after each header)
+    and returns ``(n_packets, n_blocks_finished, pkt_idx, pkt_off)``. Blocks
+    are *not* released here: the caller releases them after copying the data.
     """
     n = 0
     b = 0
@@ -111,6 +118,7 @@ def v3_walk(
             ts[n] = np.int64(ring32[(h + _V3_SEC) >> 2]) * 1_000_000_000 + np.int64(
                 ring32[(h + _V3_NSEC) >> 2]
             )
+            pkttype[n] = ring8[h + _V3_PKTTYPE]
             n += 1
             pkt_idx += 1
             off += ring32[h >> 2]  # tp_next_offset
@@ -221,6 +229,7 @@ def warmup() -> None:
     gather(ring8, i64, np.zeros(1, np.int32), np.zeros(1, np.uint8), i64)
     u32 = np.zeros(1, np.uint32)
     v3_walk(
+        ring8,
         ring8.view(np.uint32),
         ring8.view(np.uint16),
         PAGE_SIZE,
@@ -234,6 +243,7 @@ def warmup() -> None:
         u32,
         u32,
         i64,
+        np.zeros(1, np.uint8),
     )
     tx_fill(ring8, ring8.view(np.uint32), 2048, 2, 0, ring8, i64, i64, 1, 1514)
     build_iov(np.zeros((1, 2), np.uint64), ring8, i64, i64, 1514)

@@ -25,7 +25,7 @@ import select
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -54,10 +54,14 @@ from routebricks.io.tpacket import (
     PACKET_STATISTICS,
     PACKET_VERSION,
     PAGE_SIZE,
+    SLL_PKTTYPE_OFFSET,
+    SOCKADDR_LL_SIZE,
     SOL_PACKET,
     TP_STATUS_KERNEL,
+    TP_STATUS_LOSING,
     TP_STATUS_USER,
     TPACKET2_HDR,
+    TPACKET2_HDRLEN,
     TPACKET3_HDRLEN,
     TPACKET_ALIGNMENT,
     TPACKET_BLOCK_DESC,
@@ -66,6 +70,30 @@ from routebricks.io.tpacket import (
     TPACKET_V2,
     TPACKET_V3,
 )
+
+#: Where a V2 slot's ``sll_pkttype`` lies, from the slot's start.
+_V2_PKTTYPE = TPACKET2_HDRLEN - SOCKADDR_LL_SIZE + SLL_PKTTYPE_OFFSET
+
+
+class RxBatch(NamedTuple):
+    """What :meth:`RxRing.recv` returns; the first four are :meth:`RxRing.recv_batch`'s.
+
+    * ``pool``: fresh ``uint8`` array holding every packet (Ethernet header first) laid
+      out as :func:`~routebricks.io.kernels.pool_layout` describes, with the ring's
+      ``headroom`` bytes before and ``tailroom`` after each.
+    * ``offsets``: ``int64[n]``, start of packet ``i`` in ``pool``.
+    * ``lengths``: ``int32[n]``, its length in bytes (as on the wire, no FCS).
+    * ``timestamps_ns``: ``int64[n]``, kernel receive time, ns since the epoch.
+    * ``pkttypes``: ``uint8[n]``, the kernel's ``sll_pkttype`` of each frame
+      (``PACKET_HOST`` 0, ``BROADCAST`` 1, ``MULTICAST`` 2, ``OTHERHOST`` 3,
+      ``OUTGOING`` 4), from the ``sockaddr_ll`` after each ring header.
+    """
+
+    pool: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    timestamps_ns: np.ndarray
+    pkttypes: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,20 +325,20 @@ class RxRing(Closing):
     def recv_batch(
         self, max_packets: int = 256
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(pool, offsets, lengths, timestamps_ns)`` of :meth:`recv` (see :class:`RxBatch`)."""
+        b = self.recv(max_packets)
+        return b.pool, b.offsets, b.lengths, b.timestamps_ns
+
+    def recv(self, max_packets: int = 256) -> RxBatch:
         """Take up to ``max_packets`` ready packets out of the ring; never blocks.
-
-        Returns ``(pool, offsets, lengths, timestamps_ns)``:
-
-        * ``pool``: fresh ``uint8`` array holding every packet (Ethernet header
-          first) laid out as described in :func:`pool_layout`, with
-          ``self.headroom`` bytes before and ``self.tailroom`` after each.
-        * ``offsets``: ``int64[n]``, start of packet ``i`` in ``pool``.
-        * ``lengths``: ``int32[n]``, its length in bytes (as on the wire, no FCS).
-        * ``timestamps_ns``: ``int64[n]``, kernel receive time, ns since the epoch.
 
         The packets are copied in one numba call and their ring slots handed
         back to the kernel before returning, so the arrays stay valid forever.
-        Packets the kernel had to truncate are dropped (see :meth:`stats`).
+        Packets the kernel had to truncate are dropped (see :meth:`stats`). When
+        a slot or block handed back carries ``TP_STATUS_LOSING`` (the kernel
+        dropped packets for want of room since ``PACKET_STATISTICS`` was last
+        read), the statistics are read at once, so :attr:`ring_full_drops` is
+        current without a system call per batch.
         """
         if self._mm is None:
             raise ValueError("ring is closed")
@@ -320,7 +348,18 @@ class RxRing(Closing):
             return self._recv_v3(max_packets)
         return self._recv_v2(max_packets)
 
-    def _recv_v2(self, max_packets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def ring_full_drops(self) -> int:
+        """Packets the kernel dropped because the ring was full, as of the last read of
+        ``PACKET_STATISTICS`` (by :meth:`stats`, or by :meth:`recv` on ``TP_STATUS_LOSING``)."""
+        return self._acc[1]
+
+    @property
+    def oversize_drops(self) -> int:
+        """Packets too long for a slot or block, truncated by the kernel and dropped here."""
+        return self._oversize
+
+    def _recv_v2(self, max_packets: int) -> RxBatch:
         m = min(max_packets, self.frame_count)
         idx = self._farange[:m] + self._head
         idx[idx >= self.frame_count] -= self.frame_count
@@ -333,13 +372,17 @@ class RxRing(Closing):
         wire = self._flen[idx]
         src = idx * self.frame_size + self._fmac[idx]
         ts = self._fsec[idx].astype(np.int64) * 1_000_000_000 + self._fnsec[idx]
-        out = self._copy_out(src, snap, wire, ts)
+        pkttype = self._ring8[idx * self.frame_size + _V2_PKTTYPE]
+        out = self._copy_out(src, snap, wire, ts, pkttype)
+        losing = bool((self._fstatus[idx] & TP_STATUS_LOSING).any())
         # Hand the slots back only after the copy.
         self._fstatus[idx] = TP_STATUS_KERNEL
         self._head = int((self._head + n) % self.frame_count)
+        if losing:
+            self.stats()
         return out
 
-    def _recv_v3(self, max_packets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _recv_v3(self, max_packets: int) -> RxBatch:
         bidx = self._barange + self._cur_block
         bidx[bidx >= self.block_count] -= self.block_count
         ready = (self._bstatus[bidx] & TP_STATUS_USER) != 0
@@ -350,7 +393,9 @@ class RxRing(Closing):
         snap = np.empty(max_packets, np.uint32)
         wire = np.empty(max_packets, np.uint32)
         ts = np.empty(max_packets, np.int64)
+        pkttype = np.empty(max_packets, np.uint8)
         n, done, self._pkt_idx, self._pkt_off = v3_walk(
+            self._ring8,
             self._ring32,
             self._ring16,
             self.block_size,
@@ -364,27 +409,33 @@ class RxRing(Closing):
             snap,
             wire,
             ts,
+            pkttype,
         )
-        out = self._copy_out(src[:n], snap[:n], wire[:n], ts[:n])
+        out = self._copy_out(src[:n], snap[:n], wire[:n], ts[:n], pkttype[:n])
         if done:
-            self._bstatus[bidx[:done]] = TP_STATUS_KERNEL
+            released = bidx[:done]
+            losing = bool((self._bstatus[released] & TP_STATUS_LOSING).any())
+            self._bstatus[released] = TP_STATUS_KERNEL
             self._cur_block = int((self._cur_block + done) % self.block_count)
+            if losing:
+                self.stats()
         return out
 
     def _copy_out(
-        self, src: np.ndarray, snap: np.ndarray, wire: np.ndarray, ts: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self, src: np.ndarray, snap: np.ndarray, wire: np.ndarray, ts: np.ndarray,
+        pkttype: np.ndarray,
+    ) -> RxBatch:
         trunc = snap < wire
         if trunc.any():
             keep = ~trunc
             self._oversize += int(trunc.sum())
-            src, snap, ts = src[keep], snap[keep], ts[keep]
+            src, snap, ts, pkttype = src[keep], snap[keep], ts[keep], pkttype[keep]
         lengths = snap.astype(np.int32)
         offsets, total = pool_layout(lengths, self.headroom, self.tailroom)
         pool = np.empty(total, np.uint8)
         if lengths.size:
             gather(self._ring8, src.astype(np.int64, copy=False), lengths, pool, offsets)
-        return pool, offsets, lengths, ts.astype(np.int64, copy=False)
+        return RxBatch(pool, offsets, lengths, ts.astype(np.int64, copy=False), pkttype)
 
     def stats(self) -> RxStats:
         """Cumulative ``PACKET_STATISTICS`` plus our own oversize drops."""
@@ -396,7 +447,11 @@ class RxRing(Closing):
         return RxStats(self._acc[0], self._acc[1], self._acc[2], self._oversize)
 
     def close(self) -> None:
-        """Unmap the ring and close the socket (idempotent)."""
+        """Read the statistics a last time (so :meth:`stats` stays final), unmap the ring and
+        close the socket (idempotent)."""
+        if self._mm is not None and self._sock.fileno() >= 0:
+            with contextlib.suppress(OSError):
+                self.stats()
         unmap_ring(self, ("_ring8", "_ring16", "_ring32", "_blocks", "_bstatus", "_frames",
                       "_fstatus", "_fsnap", "_flen", "_fmac", "_fsec", "_fnsec"))
         self._sock.close()
@@ -408,12 +463,13 @@ class RxRing(Closing):
         )
 
 
-def _empty_batch() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return (
+def _empty_batch() -> RxBatch:
+    return RxBatch(
         np.empty(0, np.uint8),
         np.empty(0, np.int64),
         np.empty(0, np.int32),
         np.empty(0, np.int64),
+        np.empty(0, np.uint8),
     )
 
 

@@ -183,6 +183,16 @@ TPACKET3_HDRLEN: Final = tpacket_align(TPACKET3_HDR.itemsize) + SOCKADDR_LL_SIZE
 #: Where a TX frame's data starts (no PACKET_TX_HAS_OFF): after the aligned header.
 TX_DATA_OFFSET: Final = TPACKET2_HDRLEN - SOCKADDR_LL_SIZE  # 32
 
+#: Where ``sll_pkttype`` (``PACKET_HOST``, ``PACKET_BROADCAST``, ...) lies in the
+#: ``sockaddr_ll`` that the kernel writes right after each receive ring header.
+SLL_PKTTYPE_OFFSET: Final = 10
+#: ``sll_pkttype`` values (linux/if_packet.h): how a frame met the interface.
+PACKET_HOST: Final = 0
+PACKET_BROADCAST: Final = 1
+PACKET_MULTICAST: Final = 2
+PACKET_OTHERHOST: Final = 3
+PACKET_OUTGOING: Final = 4
+
 assert SOCKADDR_LL.size == SOCKADDR_LL_SIZE
 assert TPACKET_REQ3.size == 28
 
