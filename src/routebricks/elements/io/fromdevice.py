@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from routebricks.elements.ip.annotations import PACKET_OUTGOING, PACKET_TYPE
 from routebricks.engine.args import Arg, Bool, Choice, PosInt, UInt, Word
 from routebricks.engine.element import read_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import PacketBatch
+
+OUTGOING = "outgoing frame"
 
 
 class FromDevice(Source):
@@ -34,7 +37,14 @@ class FromDevice(Source):
         over the workers (queue i = member i): each queue one core, each packet one core,
         per-flow order kept. Our own transmissions are not received (PACKET_IGNORE_OUTGOING).
         Frames longer than the ring's buffers are counted and dropped, never truncated.
-        Each packet's timestamp annotation is its kernel receive time.
+        Each packet's timestamp annotation is its kernel receive time, and its
+        ``packet_type`` annotation how the kernel saw it arrive (``sll_pkttype``, read from
+        the ring with the frame): 0 to the interface's address, 1 link-level broadcast, 2
+        link-level multicast, 3 unicast to another address (a promiscuous interface, a
+        shared segment); DropBroadcasts and ICMPError act on 1 and 2 (RFC 1812 5.3.4,
+        4.3.2.7). Frames that leave the interface (4, outgoing) are not input to a router --
+        forwarding them would loop -- so the kernel is asked never to deliver them, and
+        should one arrive it is dropped as "outgoing frame".
     Handlers:
         count (read): packets received.
         kernel_drops (read): packets the kernel dropped because the ring was full.
@@ -113,14 +123,21 @@ class FromDevice(Source):
         n = self.allowance()
         if n <= 0:
             return False
-        pool, off, length, ts = self.ring.recv_batch(n)
+        ring = self.ring
+        pool, off, length, ts, ptype = ring.recv(n)
         got = off.shape[0]
         if got < n and self.router is not None and self.router.budget is not None:
             self.router.budget += n - got  # give back what we did not use
         if got == 0:
             return False
-        batch = PacketBatch(pool, off, length.astype(np.int64), {"timestamp": ts},
-                            self.ring.headroom, self.ring.tailroom)
+        batch = PacketBatch(pool, off, length.astype(np.int64),
+                            {"timestamp": ts, PACKET_TYPE: ptype}, ring.headroom, ring.tailroom)
+        outgoing = ptype == PACKET_OUTGOING
+        if outgoing.any():
+            self.drop(int(np.count_nonzero(outgoing)), OUTGOING)
+            if outgoing.all():
+                return True
+            batch = batch.select(~outgoing)
         self.send(batch)
         return True
 
