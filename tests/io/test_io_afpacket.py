@@ -633,6 +633,59 @@ def test_tx_enobufs_counted_as_drops(vethns: VethNs, mode: str) -> None:
         sniff.close()
 
 
+@pytest.mark.netns
+@pytest.mark.parametrize("mode", ["ring", "sendmmsg", "send"])
+def test_tx_device_down_counted_as_drops(vethns: VethNs, mode: str) -> None:
+    """Sending on an interface that is down (ENETDOWN) drops and counts every frame, and
+    the transmitter works again once the interface is up (the TX ring is still in step)."""
+    frames = make_frames(20, max_len=200)
+    pool, offs, lens = frames_to_batch(frames)
+    with vethns.inside():
+        sniff = raw_receiver(vethns.b)
+        tx = TxRing(vethns.a, mode=mode, frame_count=16)  # type: ignore[arg-type]
+    with vethns.ipr() as ipr:
+        idx = ipr.link_lookup(ifname=vethns.a)[0]
+        ipr.link("set", index=idx, state="down")
+    try:
+        assert tx.send_batch(pool, offs, lens) == 0
+        st = tx.stats()
+        assert (st.sent, st.down_drops, st.busy_drops) == (0, len(frames), 0)
+        with vethns.ipr() as ipr:
+            ipr.link("set", index=idx, state="up")
+            for _ in range(100):  # the carrier comes back a moment after the link
+                if ipr.get_links(idx)[0].get_attr("IFLA_CARRIER") == 1:
+                    break
+                time.sleep(0.02)
+        assert tx.send_batch(pool, offs, lens) == len(frames)
+        assert drain_socket(sniff, len(frames)) == frames
+    finally:
+        tx.close()
+        sniff.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("mode", ["sendmmsg", "send"])
+def test_tx_mtu_shrunk_after_open_counted_as_oversize(vethns: VethNs, mode: str) -> None:
+    """The kernel refuses (EMSGSIZE) a frame that fit the MTU read at open but not the
+    current one: counted as too long, the others sent, and later batches cut earlier."""
+    ok = make_frames(2, max_len=300)
+    frames = [ok[0], ETH_HDR + bytes(1000), ok[1]]
+    with vethns.inside():
+        sniff = raw_receiver(vethns.b)
+        tx = TxRing(vethns.a, mode=mode)  # type: ignore[arg-type]
+    vethns.set_mtu(576)
+    try:
+        assert tx.max_frame_len == 1514
+        assert tx.send_batch(*frames_to_batch(frames)) == 2
+        assert drain_socket(sniff, 2) == ok
+        st = tx.stats()
+        assert (st.sent, st.oversize_drops) == (2, 1)
+        assert tx.max_frame_len == 576 + 14
+    finally:
+        tx.close()
+        sniff.close()
+
+
 # --------------------------------------------------------------------------
 # Fanout and ignore_outgoing
 # --------------------------------------------------------------------------

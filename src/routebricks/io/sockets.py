@@ -16,7 +16,10 @@ from typing import Any, Final
 
 from routebricks.io.tpacket import SOCKADDR_LL, SOL_PACKET
 
+SIOCGIFNAME: Final = 0x8910
 SIOCGIFMTU: Final = 0x8921
+#: ``struct ifreq`` with an int member: name[16], int, padding to its 40 bytes.
+_IFREQ_INT: Final = struct.Struct("16si20x")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
@@ -46,9 +49,17 @@ def interface_mtu(ifname: str | int) -> int:
     """
     name = socket.if_indextoname(ifname) if isinstance(ifname, int) else ifname
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16si", name.encode(), 0)
-        res = fcntl.ioctl(s.fileno(), SIOCGIFMTU, req)
-    return int(struct.unpack("16si", res)[1])
+        res = fcntl.ioctl(s.fileno(), SIOCGIFMTU, _IFREQ_INT.pack(name.encode(), 0))
+    return int(_IFREQ_INT.unpack(res)[1])
+
+
+def bound_interface_mtu(sock: socket.socket, ifindex: int) -> int:
+    """MTU of interface ``ifindex`` in the namespace ``sock`` was made in (SIOCGIFNAME, then
+    SIOCGIFMTU, both on ``sock``), whichever namespace the calling thread is in."""
+    res = fcntl.ioctl(sock.fileno(), SIOCGIFNAME, _IFREQ_INT.pack(b"", ifindex))
+    name = _IFREQ_INT.unpack(res)[0]
+    res = fcntl.ioctl(sock.fileno(), SIOCGIFMTU, _IFREQ_INT.pack(name, 0))
+    return int(_IFREQ_INT.unpack(res)[1])
 
 
 def fanout_group_id(ifindex: int, instance: int = 0) -> int:

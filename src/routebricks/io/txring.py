@@ -11,6 +11,7 @@ pair for batches of 32 and 256 64-byte frames (see ``benchmarks/afpacket_io.py``
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -26,6 +27,7 @@ from routebricks.closing import Closing
 from routebricks.io.kernels import build_iov, pool_layout, tx_fill
 from routebricks.io.sockets import (
     bind_ll,
+    bound_interface_mtu,
     interface_mtu,
     resolve_ifindex,
     sendmmsg,
@@ -40,6 +42,7 @@ from routebricks.io.tpacket import (
     PACKET_VERSION,
     PAGE_SIZE,
     SOL_PACKET,
+    TP_STATUS_AVAILABLE,
     TP_STATUS_SEND_REQUEST,
     TP_STATUS_WRONG_FORMAT,
     TPACKET2_HDR,
@@ -50,6 +53,8 @@ from routebricks.io.tpacket import (
 )
 
 MSG_DONTWAIT: Final = socket.MSG_DONTWAIT
+#: The device is down or gone: the kernel refuses the whole send, taking no frame.
+_DOWN_ERRNOS: Final = (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)
 
 TxMode = Literal["ring", "sendmmsg", "send"]
 
@@ -69,14 +74,18 @@ class TxStats:
 
     ``sent``: accepted by the driver. ``oversize_drops``: longer than
     :attr:`TxRing.max_frame_len`, dropped before reaching the kernel (never
-    truncated). ``invalid_drops``: shorter than an Ethernet header.
+    truncated; also a frame the kernel refused with EMSGSIZE because the MTU
+    shrank since). ``invalid_drops``: shorter than an Ethernet header.
     ``busy_drops``: refused with ENOBUFS/EAGAIN (device or socket buffer full).
+    ``down_drops``: refused because the device is down or gone (ENETDOWN, ENXIO).
+    Every frame handed to :meth:`TxRing.send_batch` is in exactly one of them.
     """
 
     sent: int
     oversize_drops: int
     invalid_drops: int
     busy_drops: int
+    down_drops: int = 0
 
 
 class TxRing(Closing):
@@ -117,7 +126,7 @@ class TxRing(Closing):
         self.mtu: int = interface_mtu(self.ifindex)
         self.frame_size: int = frame_size
         self._mm: mmap.mmap | None = None
-        self._sent = self._oversize = self._invalid = self._busy = 0
+        self._sent = self._oversize = self._invalid = self._busy = self._down = 0
         self._mmsg_cap = 0
         self._mmsg_addr = 0
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -173,9 +182,10 @@ class TxRing(Closing):
         """Send packet ``i`` = ``pool[offsets[i]:offsets[i] + lengths[i]]`` for all i.
 
         Frames longer than :attr:`max_frame_len` or shorter than 14 bytes are
-        dropped and counted (never truncated); frames refused with
-        ENOBUFS/EAGAIN are counted as drops too (see :meth:`stats`). Returns
-        how many were sent. Raises ValueError if a packet lies outside ``pool``.
+        dropped and counted (never truncated); frames the kernel refuses (full
+        queues, a shrunken MTU, the device down) are counted as drops too (see
+        :meth:`stats`). Returns how many were sent. Raises ValueError if a
+        packet lies outside ``pool``.
         """
         if not (pool.dtype == np.uint8 and pool.ndim == 1 and pool.flags.c_contiguous):
             pool = np.ascontiguousarray(pool, dtype=np.uint8).reshape(-1)
@@ -262,11 +272,19 @@ class TxRing(Closing):
         are left alone; the fill kernel will not reuse them until AVAILABLE.
         """
         last = (start + q - 1) % self.frame_count
-        if self._flush() == 0 and not self._fstatus[last] & TP_STATUS_SEND_REQUEST:
+        err = self._flush()
+        if err == 0 and not self._fstatus[last] & TP_STATUS_SEND_REQUEST:
             # Fast path: the kernel consumes frames in order, so if the last one
             # was taken, all were.
             return q
         idx = self._frame_range(start, q)
+        if err in _DOWN_ERRNOS:
+            # The kernel checks the device before it looks at the ring, so it took none
+            # of them and its ring head is still ``start``: take the frames back.
+            self._fstatus[idx] = TP_STATUS_AVAILABLE
+            self._head = start
+            self._down += q
+            return 0
         dropped = 0
         for _ in range(q + 1):
             st = self._fstatus[idx]
@@ -326,9 +344,23 @@ class TxRing(Closing):
             elif err in (errno.EAGAIN, errno.EWOULDBLOCK):  # socket buffer full
                 self._busy += n - i
                 break
+            elif err == errno.EMSGSIZE:  # this frame: the MTU shrank since we read it
+                self._mtu_shrank()
+                i += 1
+            elif err in _DOWN_ERRNOS:
+                self._down += n - i
+                break
             else:
                 raise OSError(err, f"sendmmsg: {os.strerror(err)}")
         return sent
+
+    def _mtu_shrank(self) -> None:
+        """A frame refused with EMSGSIZE: count it, and drop longer frames before the
+        kernel from now on."""
+        self._oversize += 1
+        with contextlib.suppress(OSError):
+            self.mtu = bound_interface_mtu(self._sock, self.ifindex)
+            self.max_frame_len = min(self.max_frame_len, self.mtu + ETH_HLEN)
 
     def _send_each(self, pool: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> int:
         mv = memoryview(pool)
@@ -349,15 +381,20 @@ class TxRing(Closing):
             except (BlockingIOError, InterruptedError):
                 self._busy += 1
             except OSError as e:
-                if e.errno != errno.ENOBUFS:
+                if e.errno == errno.ENOBUFS:
+                    self._busy += 1
+                elif e.errno == errno.EMSGSIZE:
+                    self._mtu_shrank()
+                elif e.errno in _DOWN_ERRNOS:
+                    self._down += 1
+                else:
                     raise
-                self._busy += 1
         return sent
 
     # -- misc ---------------------------------------------------------------
     def stats(self) -> TxStats:
         """Cumulative counters."""
-        return TxStats(self._sent, self._oversize, self._invalid, self._busy)
+        return TxStats(self._sent, self._oversize, self._invalid, self._busy, self._down)
 
     def close(self) -> None:
         """Unmap the ring (if any) and close the socket (idempotent)."""
