@@ -79,6 +79,16 @@ SNIFF_TEST_FRAMES = textwrap.dedent("""
 """).format(port=TEST_PORT)
 
 
+# Sends the frames given as a JSON list of hex strings on eth0 (a raw packet socket).
+SEND_RAW = textwrap.dedent("""
+    import json, socket, sys
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    s.bind(("eth0", 0))
+    for f in json.loads(sys.stdin.read()):
+        s.send(bytes.fromhex(f))
+""")
+
+
 class DeviceRouter:
     """``routebricks run`` on the router namespace of a testbed (one worker)."""
 
@@ -116,6 +126,12 @@ class DeviceRouter:
         assert res.returncode == 0, res.stderr
         return list(json.loads(res.stdout))
 
+    def send_raw(self, host: str, frames: Sequence[bytes]) -> None:
+        """Send ``frames`` as they are from ``host``'s eth0."""
+        res = self.tb.run(host, [sys.executable, "-c", SEND_RAW],
+                          input=json.dumps([f.hex() for f in frames]), timeout=120)
+        assert res.returncode == 0, res.stderr
+
     @contextlib.contextmanager
     def sniffing(self, host: str, expect: int, settle: float = 0.5) -> Iterator[list[int]]:
         """Collect the IP ids of test frames reaching ``host``: once ``expect`` of them came
@@ -149,13 +165,15 @@ def drops_in_summary(summary: str) -> dict[tuple[str, str], int]:
 
 @contextlib.contextmanager
 def device_router(tmp_path: Path, config: Path | None = None, *, text: str | None = None,
-                  defines: Sequence[str] = (), workers: int = 1) -> Iterator[DeviceRouter]:
-    """A testbed (examples/testbed.toml) with routebricks running ``config`` (or the
-    configuration ``text``) on its router; everything removed afterwards, also on failure."""
+                  defines: Sequence[str] = (), workers: int = 1,
+                  testbed: str | Path = TESTBED) -> Iterator[DeviceRouter]:
+    """A testbed (``testbed``: a TOML file or text; examples/testbed.toml by default) with
+    routebricks running ``config`` (or the configuration ``text``) on its router "r";
+    everything removed afterwards, also on failure."""
     from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
-    tb = Testbed(TestbedSpec.from_toml(TESTBED))
+    tb = Testbed(TestbedSpec.from_toml(testbed))
     sock = str(tmp_path / "rb.sock")
     source = ["-e", text] if text is not None else [str(config or IPROUTER)]
     proc = None

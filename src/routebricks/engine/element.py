@@ -250,6 +250,10 @@ class Element:
     def cleanup(self) -> None:
         """Release resources when the router stops (override)."""
 
+    def refresh_counters(self) -> None:
+        """Bring counters kept outside this process up to date before they are read
+        (override; FromDevice folds in the kernel's receive-ring drops)."""
+
     # ------------------------------------------------------------------ packet flow
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         """Simple action: transform a batch bound for output 0 (override)."""
@@ -408,6 +412,7 @@ class Element:
     @read_handler("drops")
     def _h_drops(self) -> str:
         """Dropped packets by reason, one 'count<TAB>reason' line each."""
+        self.refresh_counters()
         return "\n".join(f"{n}\t{r}" for r, n in sorted(self.drops.items()))
 
     # ------------------------------------------------------------------ Python API
