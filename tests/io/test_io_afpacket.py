@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from routebricks.io import afpacket as af
+from routebricks.io import tpacket as tp
 from routebricks.io.afpacket import (
     RxRing,
     TxRing,
@@ -31,6 +32,7 @@ from routebricks.io.afpacket import (
     open_queues,
     pool_layout,
 )
+from routebricks.io.sockets import fanout_arg
 
 ETHERTYPE = 0x88B5  # IEEE "local experimental": nothing in the kernel reacts to it
 ETH_HDR = bytes.fromhex("020000000002020000000001") + ETHERTYPE.to_bytes(2, "big")
@@ -232,9 +234,9 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
     if cc is None or not Path("/usr/include/linux/if_packet.h").exists():
         pytest.skip("needs a C compiler and linux/if_packet.h")
     checks = {
-        "tpacket2_hdr": (af.TPACKET2_HDR, {}),
+        "tpacket2_hdr": (tp.TPACKET2_HDR, {}),
         "tpacket3_hdr": (
-            af.TPACKET3_HDR,
+            tp.TPACKET3_HDR,
             {
                 "tp_rxhash": "hv1.tp_rxhash",
                 "tp_vlan_tci": "hv1.tp_vlan_tci",
@@ -242,7 +244,7 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
             },
         ),
         "tpacket_block_desc": (
-            af.TPACKET_BLOCK_DESC,
+            tp.TPACKET_BLOCK_DESC,
             {
                 "block_status": "hdr.bh1.block_status",
                 "num_pkts": "hdr.bh1.num_pkts",
@@ -270,34 +272,34 @@ def test_struct_layouts_match_kernel_header(tmp_path: Path) -> None:
             )
             expected.append(f"{struct_name}.{field} {off} {dtype.fields[field][0].itemsize}")
     for name, size in (
-        ("tpacket_req", af.TPACKET_REQ.size),
-        ("tpacket_req3", af.TPACKET_REQ3.size),
-        ("sockaddr_ll", af.SOCKADDR_LL.size),
-        ("packet_mreq", af.PACKET_MREQ.size),
+        ("tpacket_req", tp.TPACKET_REQ.size),
+        ("tpacket_req3", tp.TPACKET_REQ3.size),
+        ("sockaddr_ll", tp.SOCKADDR_LL.size),
+        ("packet_mreq", tp.PACKET_MREQ.size),
         ("tpacket_stats_v3", 12),
     ):
         lines.append(f'printf("{name} %zu\\n", sizeof(struct {name}));')
         expected.append(f"{name} {size}")
     consts = {
-        "SOL_PACKET": af.SOL_PACKET,
-        "PACKET_RX_RING": af.PACKET_RX_RING,
-        "PACKET_STATISTICS": af.PACKET_STATISTICS,
-        "PACKET_VERSION": af.PACKET_VERSION,
-        "PACKET_TX_RING": af.PACKET_TX_RING,
-        "PACKET_LOSS": af.PACKET_LOSS,
-        "PACKET_FANOUT": af.PACKET_FANOUT,
-        "PACKET_QDISC_BYPASS": af.PACKET_QDISC_BYPASS,
-        "PACKET_IGNORE_OUTGOING": af.PACKET_IGNORE_OUTGOING,
-        "TPACKET_V2": af.TPACKET_V2,
-        "TPACKET_V3": af.TPACKET_V3,
-        "TPACKET2_HDRLEN": af.TPACKET2_HDRLEN,
-        "TPACKET3_HDRLEN": af.TPACKET3_HDRLEN,
-        "PACKET_FANOUT_HASH": af.PACKET_FANOUT_HASH,
-        "PACKET_FANOUT_LB": af.PACKET_FANOUT_LB,
-        "PACKET_FANOUT_CPU": af.PACKET_FANOUT_CPU,
-        "PACKET_FANOUT_FLAG_UNIQUEID": af.PACKET_FANOUT_FLAG_UNIQUEID,
-        "TP_STATUS_SEND_REQUEST": af.TP_STATUS_SEND_REQUEST,
-        "TP_STATUS_WRONG_FORMAT": af.TP_STATUS_WRONG_FORMAT,
+        "SOL_PACKET": tp.SOL_PACKET,
+        "PACKET_RX_RING": tp.PACKET_RX_RING,
+        "PACKET_STATISTICS": tp.PACKET_STATISTICS,
+        "PACKET_VERSION": tp.PACKET_VERSION,
+        "PACKET_TX_RING": tp.PACKET_TX_RING,
+        "PACKET_LOSS": tp.PACKET_LOSS,
+        "PACKET_FANOUT": tp.PACKET_FANOUT,
+        "PACKET_QDISC_BYPASS": tp.PACKET_QDISC_BYPASS,
+        "PACKET_IGNORE_OUTGOING": tp.PACKET_IGNORE_OUTGOING,
+        "TPACKET_V2": tp.TPACKET_V2,
+        "TPACKET_V3": tp.TPACKET_V3,
+        "TPACKET2_HDRLEN": tp.TPACKET2_HDRLEN,
+        "TPACKET3_HDRLEN": tp.TPACKET3_HDRLEN,
+        "PACKET_FANOUT_HASH": tp.PACKET_FANOUT_HASH,
+        "PACKET_FANOUT_LB": tp.PACKET_FANOUT_LB,
+        "PACKET_FANOUT_CPU": tp.PACKET_FANOUT_CPU,
+        "PACKET_FANOUT_FLAG_UNIQUEID": tp.PACKET_FANOUT_FLAG_UNIQUEID,
+        "TP_STATUS_SEND_REQUEST": tp.TP_STATUS_SEND_REQUEST,
+        "TP_STATUS_WRONG_FORMAT": tp.TP_STATUS_WRONG_FORMAT,
     }
     lines.insert(3, "#ifndef SOL_PACKET\n#define SOL_PACKET 263\n#endif")
     for name, value in consts.items():
@@ -329,7 +331,7 @@ def test_fanout_group_id() -> None:
     assert len(ids) == 4095 * 16 and max(ids) <= 0xFFFF
     with pytest.raises(ValueError):
         fanout_group_id(0)
-    assert af._fanout_arg(7, af.PACKET_FANOUT_LB, af.PACKET_FANOUT_FLAG_ROLLOVER) == (
+    assert fanout_arg(7, tp.PACKET_FANOUT_LB, tp.PACKET_FANOUT_FLAG_ROLLOVER) == (
         7 | ((1 | 0x1000) << 16)
     )
 
@@ -458,6 +460,83 @@ def test_rx_oversize_frames_dropped_and_counted(vethns: VethNs, version: int) ->
         tx.close()
 
 
+@pytest.mark.netns
+@pytest.mark.parametrize("version", [2, 3])
+def test_rx_packet_types_from_the_kernel(vethns: VethNs, version: int) -> None:
+    """Each frame's sll_pkttype, as the kernel classified it by destination MAC; a frame we
+    send shows as OUTGOING on a ring that does not ignore outgoing frames."""
+    with vethns.ipr() as ipr:
+        link = ipr.get_links(ipr.link_lookup(ifname=vethns.b)[0])[0]
+        mac_b = bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", ""))
+    dsts = {
+        tp.PACKET_HOST: mac_b,
+        tp.PACKET_BROADCAST: b"\xff" * 6,
+        tp.PACKET_MULTICAST: bytes.fromhex("01005e000001"),
+        tp.PACKET_OTHERHOST: bytes.fromhex("020000000099"),
+    }
+    body = ETH_HDR[6:] + bytes(50)
+    frames = [dst + body for dst in dsts.values()]
+    with vethns.inside():
+        rx = RxRing(vethns.b, version=version, block_size=8192, block_count=4,  # type: ignore[arg-type]
+                    timeout_ms=2)
+        loud = RxRing(vethns.a, version=version, ignore_outgoing=False,  # type: ignore[arg-type]
+                      block_size=8192, block_count=4, timeout_ms=2)
+        tx = raw_sender(vethns.a)
+    try:
+        for f in frames:
+            tx.send(f)
+        got: list[tuple[bytes, int]] = []
+        deadline = time.monotonic() + 5
+        while len(got) < len(frames) and time.monotonic() < deadline:
+            rx.wait(0.05)
+            b = rx.recv(16)
+            assert b.pkttypes.dtype == np.uint8 and b.pkttypes.shape == b.offsets.shape
+            got += [(f, int(t)) for f, t in zip(batch_frames(*b[:3]), b.pkttypes.tolist(),
+                                                 strict=True) if ours(f)]
+        assert got == list(zip(frames, dsts, strict=True))
+        out = []
+        deadline = time.monotonic() + 5
+        while len(out) < len(frames) and time.monotonic() < deadline:
+            loud.wait(0.05)
+            b = loud.recv(16)
+            out += [int(t) for f, t in zip(batch_frames(*b[:3]), b.pkttypes.tolist(),
+                                           strict=True) if ours(f)]
+        assert out == [tp.PACKET_OUTGOING] * len(frames)
+    finally:
+        for r in (rx, loud):
+            r.close()
+        tx.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("version", [2, 3])
+def test_rx_ring_full_drops_known_without_asking(vethns: VethNs, version: int) -> None:
+    """A burst into a small ring nobody reads: the kernel drops the excess. Reading on, a
+    slot/block marked TP_STATUS_LOSING makes recv() fetch the statistics itself, so
+    ring_full_drops is exact with no stats() call, and received + dropped = sent."""
+    frames = make_frames(400, min_len=60, max_len=120)
+    with vethns.inside():
+        rx = RxRing(vethns.b, version=version, block_size=4096, frame_size=256,  # type: ignore[arg-type]
+                    block_count=2, timeout_ms=2)
+        tx = raw_sender(vethns.a)
+    try:
+        for f in frames[:300]:
+            tx.send(f)
+        time.sleep(0.05)  # let V3 retire its last block
+        got = collect(rx, 300, batch=64, timeout=0.5)
+        assert 0 < len(got) < 300
+        for f in frames[300:]:  # later traffic carries the LOSING mark
+            tx.send(f)
+        got += collect(rx, len(frames), batch=64, timeout=1.0)
+        assert rx.ring_full_drops == len(frames) - len(got) > 0
+        st = rx.stats()
+        assert st.tp_drops == rx.ring_full_drops and st.oversize_drops == 0
+        assert got == [f for f in frames if f in set(got)]  # in order, none twice
+    finally:
+        rx.close()
+        tx.close()
+
+
 # --------------------------------------------------------------------------
 # Transmit
 # --------------------------------------------------------------------------
@@ -549,6 +628,59 @@ def test_tx_enobufs_counted_as_drops(vethns: VethNs, mode: str) -> None:
         assert tx.send_batch(pool, offs, lens) == len(frames)
         assert drain_socket(sniff, len(frames)) == frames
         assert tx.stats().sent == len(frames)
+    finally:
+        tx.close()
+        sniff.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("mode", ["ring", "sendmmsg", "send"])
+def test_tx_device_down_counted_as_drops(vethns: VethNs, mode: str) -> None:
+    """Sending on an interface that is down (ENETDOWN) drops and counts every frame, and
+    the transmitter works again once the interface is up (the TX ring is still in step)."""
+    frames = make_frames(20, max_len=200)
+    pool, offs, lens = frames_to_batch(frames)
+    with vethns.inside():
+        sniff = raw_receiver(vethns.b)
+        tx = TxRing(vethns.a, mode=mode, frame_count=16)  # type: ignore[arg-type]
+    with vethns.ipr() as ipr:
+        idx = ipr.link_lookup(ifname=vethns.a)[0]
+        ipr.link("set", index=idx, state="down")
+    try:
+        assert tx.send_batch(pool, offs, lens) == 0
+        st = tx.stats()
+        assert (st.sent, st.down_drops, st.busy_drops) == (0, len(frames), 0)
+        with vethns.ipr() as ipr:
+            ipr.link("set", index=idx, state="up")
+            for _ in range(100):  # the carrier comes back a moment after the link
+                if ipr.get_links(idx)[0].get_attr("IFLA_CARRIER") == 1:
+                    break
+                time.sleep(0.02)
+        assert tx.send_batch(pool, offs, lens) == len(frames)
+        assert drain_socket(sniff, len(frames)) == frames
+    finally:
+        tx.close()
+        sniff.close()
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("mode", ["sendmmsg", "send"])
+def test_tx_mtu_shrunk_after_open_counted_as_oversize(vethns: VethNs, mode: str) -> None:
+    """The kernel refuses (EMSGSIZE) a frame that fit the MTU read at open but not the
+    current one: counted as too long, the others sent, and later batches cut earlier."""
+    ok = make_frames(2, max_len=300)
+    frames = [ok[0], ETH_HDR + bytes(1000), ok[1]]
+    with vethns.inside():
+        sniff = raw_receiver(vethns.b)
+        tx = TxRing(vethns.a, mode=mode)  # type: ignore[arg-type]
+    vethns.set_mtu(576)
+    try:
+        assert tx.max_frame_len == 1514
+        assert tx.send_batch(*frames_to_batch(frames)) == 2
+        assert drain_socket(sniff, 2) == ok
+        st = tx.stats()
+        assert (st.sent, st.oversize_drops) == (2, 1)
+        assert tx.max_frame_len == 576 + 14
     finally:
         tx.close()
         sniff.close()

@@ -298,6 +298,10 @@ class Element:
         batches)."""
         raise NotImplementedError
 
+    def refresh_counters(self) -> None:
+        """Bring counters kept outside this process up to date before they are read
+        (override; FromDevice folds in the kernel's receive-ring drops)."""
+
     # ------------------------------------------------------------------ packet flow
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         """Simple action: transform a batch bound for output 0 (override)."""
@@ -456,6 +460,7 @@ class Element:
     @read_handler("drops", combine="merge")
     def _h_drops(self) -> str:
         """Dropped packets by reason, one 'count<TAB>reason' line each."""
+        self.refresh_counters()
         return "\n".join(f"{n}\t{r}" for r, n in sorted(self.drops.items()))
 
     # ------------------------------------------------------------------ Python API

@@ -533,6 +533,7 @@ class Router:
     def stats_rows(self) -> list[dict[str, Any]]:
         rows = []
         for e in self.elements.values():
+            e.refresh_counters()
             rows.append(
                 {
                     "element": e.name,

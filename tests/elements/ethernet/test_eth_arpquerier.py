@@ -476,6 +476,20 @@ def test_only_arp_replies_update_the_table():
     assert t.h("length") == "1"
     t.reply("10.0.0.7", mac(7))
     assert len(t.out.frames()) == 1 and t.h("responses") == "4"
+    # Every packet on input 1 that is not a usable reply is a counted drop, by reason.
+    assert t.aq.drops == {"shorter than an ARP packet": 1,
+                          "not an IPv4-over-Ethernet ARP reply": 2,
+                          "ARP reply from a group Ethernet address": 1}
+    assert t.h("drops") == "0"  # Click's handler: the querier's drops on input 0 only
+
+
+def test_short_arp_replies_are_counted_drops():
+    t = rig()
+    t.send(["10.0.0.7"])
+    full = raw(Ether(dst=MY_ETH, src=mac(7)) / ARP(op=2, hwsrc=mac(7), psrc="10.0.0.7"))
+    t.aq.push(1, PacketBatch.from_bytes([full[:30], full[:41], b"", full]))
+    assert t.aq.drops == {"shorter than an ARP packet": 3}
+    assert t.h("responses") == "1" and len(t.out.frames()) == 1
 
 
 def test_insert_delete_clear_handlers():

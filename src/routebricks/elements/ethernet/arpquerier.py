@@ -50,6 +50,9 @@ from routebricks.packet.batch import PacketBatch
 
 DROP_ZERO = "dst_ip annotation is 0.0.0.0"
 DROP_NO_IP = "no IP address configured"
+DROP_SHORT_REPLY = "shorter than an ARP packet"
+DROP_NOT_REPLY = "not an IPv4-over-Ethernet ARP reply"
+DROP_GROUP_SENDER = "ARP reply from a group Ethernet address"
 
 
 class ARPQuerier(Element):
@@ -96,9 +99,11 @@ class ARPQuerier(Element):
         packets of at least 42 bytes count as responses; those that are ARP replies for
         IPv4 over Ethernet with a unicast sender hardware address create or refresh the
         entry of the sender protocol address, and that address's waiting packets are
-        sent on output 0 in arrival order. Input 1 packets are then freed. A timer deletes
-        expired entries every TIMEOUT while the router runs; lookups never use an expired
-        entry.
+        sent on output 0 in arrival order; such replies are consumed. Every other input 1
+        packet is dropped and counted: "shorter than an ARP packet", "not an
+        IPv4-over-Ethernet ARP reply", "ARP reply from a group Ethernet address". A timer
+        deletes expired entries every TIMEOUT while the router runs; lookups never use an
+        expired entry.
     Handlers:
         table (read): one line per entry, least recently answered first: ``IP OK ETH AGE``
             (OK 1 when known and unexpired; AGE seconds since the last reply).
@@ -304,18 +309,24 @@ class ARPQuerier(Element):
         long = batch.length >= ARP_FRAME_LEN
         k = int(np.count_nonzero(long))
         self.responses += k
+        self.drop(len(batch) - k, DROP_SHORT_REPLY)
         if not k:
             return
         b = batch if k == len(batch) else batch.select(long)
         sha = b.field_bytes(OFF_ARP_SHA, 6)
-        ok = (
+        reply = (
             (b.u16(OFF_ETHER_TYPE) == ETHERTYPE_ARP)
             & (b.u16(OFF_ARP_HRD) == ARPHRD_ETHER)
             & (b.u16(OFF_ARP_PRO) == ETHERTYPE_IP)
             & (b.u16(OFF_ARP_OP) == ARPOP_REPLY)
-            & ((sha[:, 0] & 1) == 0)
         )
-        if not ok.any():
+        ok = reply & ((sha[:, 0] & 1) == 0)
+        nok = int(np.count_nonzero(ok))
+        if nok < k:
+            not_reply = k - int(np.count_nonzero(reply))
+            self.drop(not_reply, DROP_NOT_REPLY)
+            self.drop(k - nok - not_reply, DROP_GROUP_SENDER)
+        if not nok:
             return
         spa = b.u32(OFF_ARP_SPA)[ok].tolist()
         macs = sha[ok]

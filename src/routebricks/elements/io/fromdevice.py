@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from routebricks.elements.ip.annotations import PACKET_OUTGOING, PACKET_TYPE
 from routebricks.engine.args import Arg, Bool, Choice, PosInt, UInt, Word
 from routebricks.engine.element import read_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import PacketBatch
+
+RING_FULL = "receive ring full"
+TOO_LONG = "too long for the ring"
+OUTGOING = "outgoing frame"
 
 
 class FromDevice(Source):
@@ -33,11 +38,22 @@ class FromDevice(Source):
         the sockets join one PACKET_FANOUT hash group, so the kernel spreads packets by flow
         over the workers (queue i = member i): each queue one core, each packet one core,
         per-flow order kept. Our own transmissions are not received (PACKET_IGNORE_OUTGOING).
-        Frames longer than the ring's buffers are counted and dropped, never truncated.
-        Each packet's timestamp annotation is its kernel receive time.
+        Each packet's timestamp annotation is its kernel receive time, and its
+        ``packet_type`` annotation how the kernel saw it arrive (``sll_pkttype``, read from
+        the ring with the frame): 0 to the interface's address, 1 link-level broadcast, 2
+        link-level multicast, 3 unicast to another address (a promiscuous interface, a
+        shared segment); DropBroadcasts and ICMPError act on 1 and 2 (RFC 1812 5.3.4,
+        4.3.2.7). Frames that leave the interface (4, outgoing) are not input to a router --
+        forwarding them would loop -- so the kernel is asked never to deliver them, and
+        should one arrive it is dropped. Every frame that reaches the ring ends in the
+        output or a drop of this element: "receive ring full" (the kernel found no room:
+        the router fell behind; read from PACKET_STATISTICS when the ring marks a loss, and
+        whenever counters are read), "too long for the ring" (longer than the ring's
+        buffers; dropped, never truncated), "outgoing frame".
     Handlers:
         count (read): packets received.
-        kernel_drops (read): packets the kernel dropped because the ring was full.
+        kernel_drops (read): packets the kernel dropped because the ring was full (also
+            the drop reason "receive ring full").
         oversize_drops (read): frames too long for the ring, dropped.
         active (read/write): whether to poll.
         reset (write): zero the count.
@@ -70,6 +86,9 @@ class FromDevice(Source):
     def configure(self) -> None:
         super().configure()
         self.ring = None
+        # The ring's drop counters already turned into drops of this element.
+        self._ring_full = 0
+        self._too_long = 0
         if self.block_size % 4096:
             raise self.error("BLOCK_SIZE must be a multiple of 4096")
 
@@ -97,8 +116,26 @@ class FromDevice(Source):
 
     def cleanup(self) -> None:
         if self.ring is not None:
-            self.ring.close()
+            self.ring.close()  # reads the statistics a last time
+            self._count_ring_drops()
             self.ring = None
+
+    def refresh_counters(self) -> None:
+        """Fold the kernel's latest receive-ring drops into this element's drops."""
+        if self.ring is not None:
+            self.ring.stats()
+            self._count_ring_drops()
+
+    def _count_ring_drops(self) -> None:
+        ring = self.ring
+        assert ring is not None
+        full, long = ring.ring_full_drops, ring.oversize_drops
+        if full != self._ring_full:
+            self.drop(full - self._ring_full, RING_FULL)
+            self._ring_full = full
+        if long != self._too_long:
+            self.drop(long - self._too_long, TOO_LONG)
+            self._too_long = long
 
     def poll_fd(self) -> int | None:
         """A file descriptor the driver may wait on while the router is idle."""
@@ -117,23 +154,38 @@ class FromDevice(Source):
         n = self.allowance()
         if n <= 0:
             return False
-        pool, off, length, ts = self.ring.recv_batch(n)
+        ring = self.ring
+        pool, off, length, ts, ptype = ring.recv(n)
         got = off.shape[0]
         if got < n and self.router is not None and self.router.budget is not None:
             self.router.budget += n - got  # give back what we did not use
+        if ring.ring_full_drops != self._ring_full or ring.oversize_drops != self._too_long:
+            self._count_ring_drops()
         if got == 0:
             return False
-        batch = PacketBatch(pool, off, length.astype(np.int64), {"timestamp": ts},
-                            self.ring.headroom, self.ring.tailroom)
+        # A source is never pushed to, so the profiler does not count it: count here, so
+        # the summary and `top` show the batches the ring hands over (the paper's kn).
+        self.calls += 1
+        self.packets += got
+        batch = PacketBatch(pool, off, length.astype(np.int64),
+                            {"timestamp": ts, PACKET_TYPE: ptype}, ring.headroom, ring.tailroom)
+        outgoing = ptype == PACKET_OUTGOING
+        if outgoing.any():
+            self.drop(int(np.count_nonzero(outgoing)), OUTGOING)
+            if outgoing.all():
+                return True
+            batch = batch.select(~outgoing)
         self.send(batch)
         return True
 
     @read_handler("kernel_drops", combine="sum")
     def h_kernel_drops(self) -> int:
         """Packets the kernel dropped because the ring was full."""
-        return self.ring.stats().tp_drops if self.ring is not None else 0
+        self.refresh_counters()
+        return self._ring_full
 
     @read_handler("oversize_drops", combine="sum")
     def h_oversize(self) -> int:
         """Frames too long for the ring, dropped."""
-        return self.ring.stats().oversize_drops if self.ring is not None else 0
+        self.refresh_counters()
+        return self._too_long

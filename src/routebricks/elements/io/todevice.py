@@ -6,6 +6,14 @@ from routebricks.engine.args import Arg, Choice, PosInt, UInt, Word
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 
+#: The transmitter's drop counters (TxStats fields) and the drop reason of each.
+TX_DROPS = {
+    "oversize_drops": "too long for device",
+    "invalid_drops": "shorter than an Ethernet header",
+    "busy_drops": "device busy",
+    "down_drops": "device down",
+}
+
 
 class ToDevice(Element):
     """Sends packets on a network interface, one system call per batch.
@@ -19,9 +27,11 @@ class ToDevice(Element):
             worker has its own transmit socket (its own transmit queue).
         METHOD (SENDMMSG, RING, SEND; default SENDMMSG): sendmmsg measured faster than the
             TX ring on veth; SEND is one system call per packet (a baseline).
-    Behaviour: frames longer than the device MTU are dropped and counted ("too long for
-        device"), never truncated; frames the kernel refuses because its queue is full
-        (ENOBUFS) are dropped and counted ("device busy").
+    Behaviour: every packet is sent or dropped and counted: frames longer than the device
+        MTU ("too long for device"; never truncated; also a frame the kernel refuses with
+        EMSGSIZE because the MTU shrank while running), shorter than 14 bytes ("shorter
+        than an Ethernet header"), refused because a queue is full (ENOBUFS, EAGAIN:
+        "device busy") or because the interface is down or gone ("device down").
     Handlers:
         count (read): packets sent.
         reset_counts (write): zero the count.
@@ -44,7 +54,7 @@ class ToDevice(Element):
     def configure(self) -> None:
         self.count = 0
         self.tx = None
-        self._seen = (0, 0, 0)
+        self._seen = dict.fromkeys(TX_DROPS, 0)  # the transmitter's drops already counted
 
     def initialize(self) -> None:
         from routebricks.io.afpacket import TxRing, warmup
@@ -66,13 +76,13 @@ class ToDevice(Element):
         assert self.tx is not None
         sent = self.tx.send_batch(batch.pool, batch.off, batch.length)
         self.count += sent
+        if sent == len(batch):
+            return
         st = self.tx.stats()
-        over, invalid, busy = st.oversize_drops, st.invalid_drops, st.busy_drops
-        o0, i0, b0 = self._seen
-        self._seen = (over, invalid, busy)
-        self.drop(over - o0, "too long for device")
-        self.drop(invalid - i0, "shorter than an Ethernet header")
-        self.drop(busy - b0, "device busy")
+        for field, reason in TX_DROPS.items():
+            n = getattr(st, field)
+            self.drop(n - self._seen[field], reason)
+            self._seen[field] = n
 
     def push(self, port: int, batch: PacketBatch) -> None:
         self._send(batch)

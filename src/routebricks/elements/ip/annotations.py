@@ -9,7 +9,9 @@ batch (declared in ``routebricks.packet.batch.ANNOTATIONS``):
   in the IP header. IPGWOptions sets it; ICMPError (parameterproblem) quotes it.
 * ``packet_type`` (uint8): Click's packet type annotation (HOST 0, BROADCAST 1,
   MULTICAST 2, OTHERHOST 3, OUTGOING 4, LOOPBACK 5, FASTROUTE 6): how the packet arrived at
-  the link level. Device readers set it; DropBroadcasts and ICMPError read it.
+  the link level. FromDevice sets it from the kernel's classification (``sll_pkttype``);
+  readers without one (FromDump) from the Ethernet destination (:func:`ether_packet_types`).
+  DropBroadcasts and ICMPError read it.
 * ``next_mtu`` (uint16): the MTU that IPFragmenter could not fit a don't-fragment packet
   into; ICMPError (unreachable, needfrag) reports it when its PMTU is 0.
 """
@@ -48,6 +50,22 @@ def network_lengths(batch: PacketBatch, pos: np.ndarray) -> np.ndarray:
     """Bytes from each packet's network header (absolute ``pos``) to its end (Click's
     ``network_length``)."""
     return batch.off + batch.length - pos
+
+
+def ether_packet_types(batch: PacketBatch) -> np.ndarray:
+    """The packet type of Ethernet frames (packets starting at the Ethernet header) by their
+    destination address, as Click's pcap FromDevice sets it: BROADCAST for
+    ff:ff:ff:ff:ff:ff, MULTICAST for other group addresses (low bit of the first byte), HOST
+    otherwise -- without the interface's own address, OTHERHOST cannot be told apart."""
+    n = len(batch)
+    types = np.full(n, PACKET_HOST, np.uint8)
+    whole = np.flatnonzero(batch.length >= 6)
+    if whole.size:
+        dst = batch.bytes_at(batch.off[whole], 6)
+        group = (dst[:, 0] & 1) != 0
+        types[whole[group]] = PACKET_MULTICAST
+        types[whole[group & (dst == 0xFF).all(axis=1)]] = PACKET_BROADCAST
+    return types
 
 
 def link_broadcast(batch: PacketBatch) -> np.ndarray | None:
