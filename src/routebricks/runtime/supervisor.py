@@ -403,12 +403,12 @@ class Supervisor:
                             self._request(w, lambda seq: ("req", seq, "stop", "",
                                                           self.stop_reason or "stopped"))
                 self._pump(0.02)
+                if not self._stopping:
+                    self._maintain()  # first: a dead worker is restarted, not "finished"
                 if self._finished():
                     break
                 if stop_deadline is not None and time.monotonic() > stop_deadline:
                     break
-                if not self._stopping:
-                    self._maintain()
         finally:
             self.elapsed = time.monotonic() - t0
         reasons = [w.done[0] for w in self.workers if w.done]

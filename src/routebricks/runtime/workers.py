@@ -166,7 +166,9 @@ def _watch_compiles(board: WorkerBoard, slot: int) -> None:
             board.compiling[slot] = max(0, board.compiling[slot] - 1)
             board.beats[slot] = time.monotonic()
 
-    event.register("numba:compile", CompileFlag())
+    # Under the compiler lock numba compiles, and also loads compiled kernels from its
+    # disk cache (no "numba:compile" event for those): both can take a while at first use.
+    event.register("numba:compiler_lock", CompileFlag())
 
 
 def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOptions,
