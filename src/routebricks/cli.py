@@ -352,14 +352,20 @@ def handler_read(spec: str, params: tuple[str, ...], socket_path: str | None,
     sys.stdout.write(value + ("" if not value or value.endswith("\n") else "\n"))
 
 
-@handler.command("write", context_settings=CONTEXT)
+# A value may start with '-' ('q.capacity -5'): unknown options are taken for words of
+# the value, except ones that look like a mistyped long option ('--unix-sokcet').
+@handler.command("write", context_settings={**CONTEXT, "ignore_unknown_options": True})
 @click.argument("spec", metavar="ELEMENT.HANDLER")
-@click.argument("value", nargs=-1)
+@click.argument("value", nargs=-1, type=click.UNPROCESSED)
 @_SOCKET_OPTION
 def handler_write(spec: str, value: tuple[str, ...], socket_path: str | None) -> None:
-    """Call a write handler (on every worker), e.g. 'rt.add 10.9.0.0/16 2'."""
+    """Call a write handler (on every worker), e.g. 'rt.add 10.9.0.0/16 2' or
+    'q.capacity -5'."""
     from routebricks.runtime.control import ControlClient
 
+    for word in value:
+        if re.fullmatch(r"--[A-Za-z][\w-]*(=.*)?", word, re.S):
+            raise click.NoSuchOption(word.split("=", 1)[0], ctx=click.get_current_context())
     try:
         with ControlClient(socket_path) as c:
             c.write(spec, " ".join(value))

@@ -30,6 +30,8 @@ def start(tmp_path: Path, config: str, *extra: str) -> tuple[subprocess.Popen[st
                          stderr=subprocess.PIPE, text=True)
     try:
         wait_for_socket(sock, timeout=180)
+        with ControlClient(sock) as c:
+            c.read("stats")  # answered: the router runs (and will take SIGINT cleanly)
     except Exception:
         p.kill()
         _, err = p.communicate()

@@ -40,7 +40,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import send_handle
@@ -336,8 +336,7 @@ class Supervisor:
         return bad[0] if bad else replies[0]
 
     def _on_control_copy(self, kind: str, spec: str, value: str) -> Reply:
-        _lower_this_threads_priority()
-        with self._template_lock:
+        with _control_priority(), self._template_lock:
             return serve_request(self.template, "read" if kind == "read_each" else kind,
                                  spec, value)
 
@@ -346,8 +345,7 @@ class Supervisor:
         repeat the write) in every worker."""
         from routebricks.shm import SharedArrays
 
-        _lower_this_threads_priority()
-        with self._template_lock:
+        with _control_priority(), self._template_lock:
             r = serve_request(self.template, "write", spec, value)
             if not r.ok:
                 return r  # refused: no worker saw it
@@ -551,12 +549,23 @@ def _cpu(w: _Worker) -> str:
     return f"cpu {w.cpu}" if w.cpu >= 0 else "no pinned cpu"
 
 
-def _lower_this_threads_priority() -> None:
-    """Control-plane work (a million-route read) yields the CPU to the data plane: a
-    thread's nice value is its own on Linux."""
+@contextlib.contextmanager
+def _control_priority() -> Iterator[None]:
+    """Control-plane work (a million-route read) yields the CPU to the data plane: on
+    Linux a thread's nice value is its own; it is restored afterwards (where allowed)."""
     if threading.current_thread() is threading.main_thread():
+        yield
         return
-    with contextlib.suppress(OSError, AttributeError):
-        tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < CONTROL_NICE:
+    tid = threading.get_native_id()
+    try:
+        old = os.getpriority(os.PRIO_PROCESS, tid)
+        if old < CONTROL_NICE:
             os.setpriority(os.PRIO_PROCESS, tid, CONTROL_NICE)
+    except OSError:
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None and old < CONTROL_NICE:
+            with contextlib.suppress(OSError):  # raising priority needs CAP_SYS_NICE
+                os.setpriority(os.PRIO_PROCESS, tid, old)
