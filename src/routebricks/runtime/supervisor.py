@@ -108,11 +108,13 @@ class _Box:
         self.wid = wid
         self.reply: Reply | None = None
         self.on_reply = on_reply
+        self.filled = threading.Event()
 
     def set(self, reply: Reply) -> None:
         self.reply = reply
         if self.on_reply is not None:
             self.on_reply(reply)
+        self.filled.set()
 
 
 def _log_stderr(message: str) -> None:
@@ -138,7 +140,8 @@ class Supervisor:
         self.failure: str | None = None  # why the router gave up (workers keep dying)
         self.retired: list[list[dict[str, Any]]] = []  # counters of workers that died
         self.replay: dict[str, str] = {}  # non-shared writes, for restarted workers
-        self._lock = threading.RLock()  # the worker table and reading the pipes
+        self._lock = threading.RLock()  # the worker table and the pending requests
+        self._pump_lock = threading.Lock()  # one thread at a time reads the pipes
         self._template_lock = threading.Lock()
         self._seq = itertools.count(1)
         self._pending: dict[int, _Box] = {}
@@ -187,14 +190,19 @@ class Supervisor:
     # ------------------------------------------------------------------ the pipes
     def _pump(self, timeout: float) -> None:
         """Read what the workers sent (any thread may call this); notice exits."""
+        with self._pump_lock:
+            self._pump_locked(timeout)
+
+    def _pump_locked(self, timeout: float) -> None:
         with self._lock:
             live = [w for w in self.workers if w.alive]
-            conns = {w.conn: w for w in live}
-            sentinels = {w.proc.sentinel: w for w in live}
-            try:
-                ready = wait([*conns, *sentinels], timeout)
-            except OSError:
-                ready = []
+        conns = {w.conn: w for w in live}
+        sentinels = {w.proc.sentinel: w for w in live}
+        try:
+            ready = wait([*conns, *sentinels], timeout)
+        except OSError:
+            ready = []
+        with self._lock:
             for r in ready:
                 w = conns.get(r)  # type: ignore[call-overload]
                 if w is not None:
@@ -204,6 +212,22 @@ class Supervisor:
                 if w is not None and w.alive:
                     self._read(w)  # what it said before it went
                     self._exited(w)
+
+    def _await(self, boxes: list[_Box], deadline: float) -> None:
+        """Until every box is filled or the deadline: read the pipes if no other thread
+        is, else wait to be handed the answers by the one that is."""
+        for b in boxes:
+            while b.reply is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                if self._pump_lock.acquire(blocking=False):
+                    try:
+                        self._pump_locked(min(0.01, left))
+                    finally:
+                        self._pump_lock.release()
+                else:
+                    b.filled.wait(min(0.005, left))
 
     def _read(self, w: _Worker) -> None:
         try:
@@ -280,12 +304,7 @@ class Supervisor:
         if not targets:
             return [Reply(HANDLER_ERROR, "no worker is running")]
         boxes = [self._request(w, make, fd) for w in targets]
-        deadline = time.monotonic() + timeout
-        while any(b.reply is None for b in boxes):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._pump(min(0.01, left))
+        self._await(boxes, time.monotonic() + timeout)
         out = []
         for b in boxes:
             if b.reply is None:
