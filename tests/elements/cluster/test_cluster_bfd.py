@@ -208,6 +208,16 @@ def test_first_frame_is_a_complete_rfc_5881_packet() -> None:
     assert len(sink.frames) == 1  # started once
 
 
+def test_notify_start_tells_the_users_the_session_starts_down() -> None:
+    r, bfd, sink, rec = one_session(NOTIFY_START=True)
+    assert rec.log == []
+    bfd.run_task()
+    assert [v for _, v in rec.log] == ["2 down"]
+    r, bfd, sink, rec = one_session()  # by default only transitions to or from Up
+    bfd.run_task()
+    assert rec.log == []
+
+
 def test_handshake_from_pushed_frames_notify_and_stderr(capfd: pytest.CaptureFixture[str]
                                                         ) -> None:
     r, bfd, sink, rec = one_session(DISCRIMINATOR=0x1234)

@@ -13,7 +13,16 @@ from typing import ClassVar
 import numpy as np
 
 from routebricks.elements.standard.timedsource import unparse_interval
-from routebricks.engine.args import Arg, EtherAddress, IntRange, IPAddress, Seconds, String, UInt
+from routebricks.engine.args import (
+    Arg,
+    Bool,
+    EtherAddress,
+    IntRange,
+    IPAddress,
+    Seconds,
+    String,
+    UInt,
+)
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.errors import RouteBricksError
 from routebricks.packet import bfd as proto
@@ -48,6 +57,9 @@ class BFD(Element):
         NOTIFY (string, default none): write handlers ("vlb.peer sw.peer") told
             "PEER_ID up" when the session comes Up and "PEER_ID down" when it leaves Up.
         PEER_ID (unsigned, required with NOTIFY): the peer's number in those messages.
+        NOTIFY_START (bool, default false): also write "PEER_ID down" when the session
+            starts (it starts Down), so users that assume the peer usable learn otherwise
+            even if the session never comes Up (a dead peer, a restarted worker).
         SPORT (49152 to 65535, default derived from the discriminator): the UDP source port.
     Behaviour: the session starts Down when the router runs and sends a control packet at
         once, then periodically: at one per second (RFC 5880 §6.8.3's slow rate) while not
@@ -109,6 +121,7 @@ class BFD(Element):
         Arg("DISCRIMINATOR", IntRange(1, (1 << 32) - 1), None),
         Arg("NOTIFY", String, ""),
         Arg("PEER_ID", UInt, None),
+        Arg("NOTIFY_START", Bool, False),
         Arg("SPORT", IntRange(proto.MIN_SPORT, proto.MAX_SPORT), None),
     )
     #: Every reason this element drops a packet for, and what it means.
@@ -220,6 +233,8 @@ class BFD(Element):
         # runs: in the worker, not in the configuring process.
         if not self._started and self.router is not None:
             self._started = True
+            if self.notify_start:
+                self._notify_all("down")
             self._apply(self.session.start(time.monotonic()))
             self._arm()
         return False
@@ -261,6 +276,10 @@ class BFD(Element):
         why = "" if change.new is State.UP else f" ({diag_text(change.diag)})"
         print(f"{self.name} :: BFD: session to {ipaddress.IPv4Address(self.peer)} {word}{why}",
               file=sys.stderr, flush=True)
+        self._notify_all(word)
+
+    def _notify_all(self, word: str) -> None:
+        """Write "PEER_ID up" or "PEER_ID down" to every NOTIFY handler."""
         value = f"{self.peer_id} {word}"
         assert self.router is not None
         for spec in self._notify:
