@@ -647,11 +647,15 @@ def parse_text(
 def parse_file(path: str | Path, *, extra: str | None = None,
                defines: dict[str, str] | None = None) -> Graph:
     """Parse a configuration file (``-`` reads standard input)."""
+    from routebricks.engine.parser import decode_config
+
     if str(path) == "-":
-        return parse_text(sys.stdin.read(), "<stdin>", extra=extra, defines=defines)
+        text = decode_config(sys.stdin.buffer.read(), "<stdin>")
+        return parse_text(text, "<stdin>", extra=extra, defines=defines)
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read configuration {str(path)!r}: {e.strerror}") from None
+    text = decode_config(data, str(path))
     return parse_text(text, str(path), extra=extra, base_dir=p.parent, defines=defines)

@@ -1,0 +1,113 @@
+"""Every input gets an answer, never a traceback: configuration files that are not text,
+nest too deeply, name huge numbers or ports, require Python that fails, loop packets
+forever, or hold nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routebricks import Router
+from routebricks.engine.args import Arg, Double, Int, PosInt, Seconds, UInt, parse_args
+from routebricks.engine.parser import MAX_NESTING
+from routebricks.engine.router import parse_file, parse_text
+from routebricks.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def build(text: str) -> Router:
+    return Router(parse_text(text, "t.click"))
+
+
+def rb(*args: str, cwd: Path | None = None, stdin: bytes | None = None
+       ) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run([sys.executable, "-m", "routebricks.cli", *args], cwd=cwd,
+                         capture_output=True, timeout=120, input=stdin)
+    return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(),
+                                       res.stderr.decode())
+
+
+# ---------------------------------------------------------------------- not UTF-8
+def test_a_byte_that_is_not_utf8_is_named_at_its_line_and_column(tmp_path: Path) -> None:
+    f = tmp_path / "bad.click"
+    f.write_bytes(b"// fine\nInfiniteSource -> \xc3\xa9\xff Discard;\n")
+    with pytest.raises(ConfigError) as ei:
+        parse_file(f)
+    e = ei.value
+    assert (e.pos.file, e.pos.line, e.pos.column) == (str(f), 2, 20)  # type: ignore[union-attr]
+    assert "byte 0xff is not UTF-8 text" in str(e)
+    assert "InfiniteSource -> é\ufffd Discard;" in str(e) and "hint:" in str(e)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_configuration(tmp_path: Path) -> None:
+    f = tmp_path / "bom.click"
+    f.write_bytes(b"\xef\xbb\xbfIdle -> Discard;\n")
+    assert set(parse_file(f).elements) == {"Idle@1", "Discard@2"}
+    f.write_bytes(b"\xef\xbb\xbfIdle -> \x80;\n")
+    with pytest.raises(ConfigError, match=r"bom.click:1:9: byte 0x80"):
+        parse_file(f)
+
+
+def test_stdin_that_is_not_utf8_is_an_error_not_a_traceback() -> None:
+    res = rb("check", "-", stdin=b"Idle -> Discard\xfe;")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "<stdin>:1:16: byte 0xfe is not UTF-8 text" in res.stderr
+
+
+# ---------------------------------------------------------------------- sizes and depths
+def test_port_numbers_are_bounded() -> None:
+    with pytest.raises(ConfigError, match=r"t.click:1:10: port number '65536' is too large"):
+        build("Idle -> [65536] Discard")
+    big = "9" * 100_000  # int() refuses this many digits
+    with pytest.raises(ConfigError, match=r"port number '9{24}'\.\.\. \(100000 characters\)"):
+        build(f"Idle [{big}] -> Discard")
+
+
+def nested(levels: int) -> str:
+    """An anonymous element class ``levels`` deep that passes packets through."""
+    body = "input -> output"
+    for _ in range(levels - 1):
+        body = f"input -> {{ {body} }} -> output"
+    return f"{{ {body} }}"
+
+
+def test_element_classes_nest_to_a_documented_depth() -> None:
+    r = build(f"InfiniteSource(LIMIT 2) -> {nested(MAX_NESTING)} -> c :: Counter -> Discard")
+    r.run()
+    assert r.read_handler("c.count") == "2"
+    for levels in (MAX_NESTING + 1, 1000):
+        with pytest.raises(ConfigError, match=f"nested too deeply \\(more than {MAX_NESTING}"):
+            build(f"Idle -> {nested(levels)} -> Discard")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        build("Idle -> " + "{ " * 5000 + "input -> output" + " }" * 5000 + " -> Discard")
+
+
+def test_huge_numbers_in_arguments_are_bounded_clear_errors() -> None:
+    big = "9" * 100_000
+    for text, words in [
+        (f"InfiniteSource(LIMIT {big}) -> Discard", "not a 100000-character number"),
+        ("InfiniteSource(LIMIT 99999999999999999999) -> Discard",
+         "expected integer (at most 9223372036854775807)"),
+        (f"TimedSource({big}) -> Discard", "expected a time"),
+        ("TimedSource(1e400) -> Discard", "at most 1e+09 seconds"),
+        (f"RatedSource(RATE {big}) -> Discard", "RATE"),
+    ]:
+        with pytest.raises(ConfigError) as ei:
+            build(text)
+        assert words in str(ei.value)
+        assert len(ei.value.message) < 300  # the value is quoted cut short
+
+
+def test_argument_types_are_bounded() -> None:
+    specs = [Arg("I", Int), Arg("U", UInt), Arg("P", PosInt), Arg("D", Double), Arg("S", Seconds)]
+    for cfg, words in [("I 9223372036854775808", "at most 9223372036854775807"),
+                       ("U -1", "expected non-negative integer"),
+                       ("P 0", "expected positive integer"),
+                       ("D nan", "finite"), ("D 1e999", "finite"), ("S 2e9", "at most")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_args(cfg, specs)
+    assert parse_args("I -9223372036854775808, D 1e300", specs).values["i"] == -(2**63)
