@@ -431,8 +431,11 @@ def elements(name: str | None, loads: tuple[str, ...]) -> None:
     from routebricks.engine.registry import class_names, get_class, load_python_file
     from routebricks.report import element_doc
 
-    for path in loads:
-        load_python_file(path)
+    try:
+        for path in loads:
+            load_python_file(path)
+    except RouteBricksError as e:
+        _fail(e)
     if name:
         cls = get_class(name)
         if cls is None:

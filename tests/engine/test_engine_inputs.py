@@ -111,3 +111,54 @@ def test_argument_types_are_bounded() -> None:
         with pytest.raises(ConfigError, match=words):
             parse_args(cfg, specs)
     assert parse_args("I -9223372036854775808, D 1e300", specs).values["i"] == -(2**63)
+
+
+# ---------------------------------------------------------------------- require(...)
+def test_required_python_that_raises_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "boom.py").write_text("x = 1\n\ndef f():\n    raise ValueError('boom')\n\nf()\n")
+    (tmp_path / "r.click").write_text('require(python "boom.py");\nIdle -> Discard;\n')
+    with pytest.raises(ConfigError) as ei:
+        parse_file(tmp_path / "r.click")
+    e = ei.value
+    assert e.pos is not None and e.pos.file.endswith("boom.py") and e.pos.line == 4
+    assert "loading Python module 'boom.py' failed: ValueError: boom" in str(e)
+    assert "raise ValueError('boom')" in str(e) and "r.click:1:9" in str(e)
+
+
+def test_required_python_with_a_syntax_error_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "syn.py").write_text("import numpy\n\ndef f(:\n    pass\n")
+    (tmp_path / "r.click").write_text('require(python "syn.py"); Idle -> Discard;\n')
+    with pytest.raises(ConfigError) as ei:
+        parse_file(tmp_path / "r.click")
+    assert ei.value.pos is not None and ei.value.pos.line == 3
+    assert "syn.py" in str(ei.value) and "def f(:" in str(ei.value)
+
+
+def test_required_package_that_raises_is_named(tmp_path: Path) -> None:
+    pkg = tmp_path / "rb_broken_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import json\njson.loads('{')\n")
+    (tmp_path / "r.click").write_text("require(package rb_broken_pkg); Idle -> Discard;\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(ConfigError) as ei:
+            parse_file(tmp_path / "r.click")
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert ei.value.pos is not None and ei.value.pos.file.endswith("__init__.py")
+    assert ei.value.pos.line == 2 and "JSONDecodeError" in str(ei.value)
+
+
+@pytest.mark.parametrize("body, words", [
+    ("raise RuntimeError('no')\n", "RuntimeError: no"),
+    ("def f(:\n", "invalid syntax"),
+])
+def test_load_flag_with_broken_python_is_one_clear_error(tmp_path: Path, body: str,
+                                                          words: str) -> None:
+    (tmp_path / "m.py").write_text(body)
+    for cmd in (["check", "--load", "m.py", "-e", "Idle -> Discard"],
+                ["run", "--load", "m.py", "-e", "Idle -> Discard", "-q"],
+                ["elements", "--load", "m.py"]):
+        res = rb(*cmd, cwd=tmp_path)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert words in res.stderr and "m.py:1:" in res.stderr and "--load" in res.stderr
