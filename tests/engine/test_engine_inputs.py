@@ -12,6 +12,7 @@ import pytest
 
 from routebricks import Router
 from routebricks.engine.args import Arg, Double, Int, PosInt, Seconds, UInt, parse_args
+from routebricks.engine.loops import MAX_ROUNDS
 from routebricks.engine.parser import MAX_NESTING
 from routebricks.engine.router import parse_file, parse_text
 from routebricks.errors import ConfigError
@@ -162,3 +163,62 @@ def test_load_flag_with_broken_python_is_one_clear_error(tmp_path: Path, body: s
         res = rb(*cmd, cwd=tmp_path)
         assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
         assert words in res.stderr and "m.py:1:" in res.stderr and "--load" in res.stderr
+
+
+# ---------------------------------------------------------------------- cycles
+@pytest.mark.parametrize("text, words", [
+    ("c :: Null -> c", "push cycle c -> c: every packet would go round it forever"),
+    ("InfiniteSource -> a :: Counter -> t :: Tee -> Discard; t[1] -> Paint(2) -> a",
+     "push cycle a -> t -> Paint@5 -> a"),
+    ("p :: PullNull -> p", "pull cycle p -> p: every pull would go round it forever"),
+])
+def test_a_cycle_that_can_only_loop_is_refused_naming_its_elements(text: str, words: str
+                                                                  ) -> None:
+    with pytest.raises(ConfigError) as ei:
+        build(text)
+    msg = str(ei.value)
+    assert words in msg and msg.startswith("t.click:1:") and "(t.click:1:" in msg
+    assert "Queue" in msg  # the hint says how to break it
+
+
+def test_check_command_finds_the_push_cycle(tmp_path: Path) -> None:
+    (tmp_path / "c.click").write_text("InfiniteSource(LIMIT 1) -> c :: Null -> c;\n")
+    res = rb("check", "c.click", cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "c.click:1:38: push cycle c -> c" in res.stderr and "c (c.click:1:28)" in res.stderr
+
+
+def test_cycles_through_a_queue_or_through_choosing_elements_are_allowed() -> None:
+    r = build("InfiniteSource(LIMIT 5) -> q :: Queue -> Unqueue -> c :: Counter -> Paint(1) "
+              "-> q")  # a push -> pull boundary breaks the cycle
+    r.run(time_limit=0.5)
+    assert int(r.read_handler("c.count")) >= 5
+    for example in ("iprouter.click", "ipsec-gateway.click"):  # Click's ICMP-error cycles
+        Router(parse_file(REPO / "examples" / example))
+
+
+def test_a_loop_at_run_time_stops_the_run_with_an_error() -> None:
+    r = build("InfiniteSource(LIMIT 1) -> c :: Classifier(-) -> Counter -> c")
+    with pytest.raises(ConfigError) as ei:
+        r.run()
+    msg = str(ei.value)
+    assert f"went round the push cycle c -> Counter@3 -> c more than {MAX_ROUNDS} times" in msg
+    assert msg.startswith("t.click:1:")
+
+
+def test_a_cycle_that_lets_packets_out_runs() -> None:
+    # Strip(20) cuts each 69-byte packet until it is shorter than 20: three rounds.
+    r = build("InfiniteSource(LIMIT 4) -> c :: Counter -> s :: Strip(20) -> Counter -> c")
+    r.run()
+    assert r.read_handler("c.count") == "16"
+    assert "shorter than Strip length" in r.read_handler("s.drops")
+
+
+def test_a_chain_longer_than_the_stack_holds_is_refused() -> None:
+    text = "Idle -> " + " -> ".join(["Null"] * 1100) + " -> Discard"
+    with pytest.raises(ConfigError, match="chain of 1102 elements"):
+        build(text)
+    r = build("InfiniteSource(LIMIT 3) -> " + " -> ".join(["Null"] * 600)
+              + " -> c :: Counter -> Discard")
+    r.run()
+    assert r.read_handler("c.count") == "3"

@@ -155,6 +155,9 @@ class Element:
     #: Agnostic ports resolve push or pull each on their own (Idle), instead of all of an
     #: element's agnostic ports sharing one mode (Counter, Null, ...).
     INDEPENDENT_PORTS: ClassVar[bool] = False
+    #: Every packet pushed in leaves by every output, and every pull pulls the input (Null,
+    #: Counter, Tee): a cycle of such elements loops forever, and the router refuses it.
+    PASSES_ALL: ClassVar[bool] = False
 
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 

@@ -28,6 +28,7 @@ from routebricks.engine.element import (
     processing_code,
 )
 from routebricks.engine.graph import Connection, ElementDecl, Graph
+from routebricks.engine.loops import check_calls
 from routebricks.engine.registry import class_exists, class_names, get_class
 from routebricks.errors import ConfigError, HandlerError, RouteBricksError
 
@@ -166,6 +167,10 @@ class Router:
         if self.profile:
             for e in self.elements.values():
                 _instrument(self, e)
+        # Cycles of push/pull calls: refused if packets can only loop, else guarded.
+        errors.extend(check_calls(self))
+        if errors:
+            raise _combine(errors, self.graph.sources)
         self._bind()
         self.tasks = [e for e in self.elements.values() if e.wants_task()]
         self.sources = [e for e in self.elements.values() if e.IS_SOURCE]
