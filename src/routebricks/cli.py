@@ -50,6 +50,17 @@ def _load_graph(
     return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
 
 
+def _warn_if_empty(graph: Graph, running: bool) -> bool:
+    """Click's warning for a configuration without elements (not an error: Click runs
+    nothing and exits 0). Whether there was nothing."""
+    if graph.elements:
+        return False
+    name = next(iter(graph.sources), "configuration")
+    click.echo(f"warning: {name}: configuration has no elements"
+               + (", exiting" if running else ""), err=True)
+    return True
+
+
 def _write_flat(text: str, output: str) -> None:
     """-o: the flattened configuration to a file, or to stdout for '-'."""
     if output == "-":
@@ -238,6 +249,8 @@ def run(
         config, defines = _split_defines(args)
         graph = _load_graph(config, file, expr, defines, loads)
         router = Router(graph, profile=profile)  # checks everything before packets move
+        if _warn_if_empty(graph, running=not quit_):
+            quit_ = True
         if kp is not None:
             router.kp = kp
         if spin is not None:
@@ -411,6 +424,8 @@ def check(
             _write_flat(router.flat_config(), output)
     except RouteBricksError as e:
         _fail(e)
+        return
+    if _warn_if_empty(graph, running=False):
         return
     click.echo(
         f"ok: {len(router.elements)} elements, {len(router.connections)} connections", err=True

@@ -222,3 +222,15 @@ def test_a_chain_longer_than_the_stack_holds_is_refused() -> None:
               + " -> c :: Counter -> Discard")
     r.run()
     assert r.read_handler("c.count") == "3"
+
+
+# ---------------------------------------------------------------------- empty
+def test_an_empty_configuration_is_a_warning_as_in_click(tmp_path: Path) -> None:
+    (tmp_path / "e.click").write_text("// nothing here\n")
+    res = rb("check", "e.click", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == "warning: e.click: configuration has no elements\n"
+    res = rb("run", "e.click", cwd=tmp_path)
+    assert res.returncode == 0
+    assert res.stderr == "warning: e.click: configuration has no elements, exiting\n"
+    res = rb("run", "-e", "", "-h", "version")
+    assert res.returncode == 0 and res.stdout.strip() and "no elements" in res.stderr
