@@ -254,7 +254,7 @@ def check(
 ) -> None:
     """Parse and check a configuration without running it (exit 1 with file:line:column)."""
     from routebricks.engine.router import Router
-    from routebricks.runtime.launch import load_graph, write_flat
+    from routebricks.runtime.launch import load_graph, warn_if_empty, write_flat
 
     config, defines = _config_source(args, file, expr)
     try:
@@ -264,6 +264,8 @@ def check(
             write_flat(router.flat_config(), output, sys.stdout)
     except RouteBricksError as e:
         _fail(e)
+        return
+    if warn_if_empty(graph, running=False, err=sys.stderr):
         return
     click.echo(
         f"ok: {len(router.elements)} elements, {len(router.connections)} connections", err=True
@@ -284,8 +286,11 @@ def elements(name: str | None, loads: tuple[str, ...]) -> None:
     from routebricks.engine.registry import class_names, get_class, load_python_file
     from routebricks.report import element_doc
 
-    for path in loads:
-        load_python_file(path)
+    try:
+        for path in loads:
+            load_python_file(path)
+    except RouteBricksError as e:
+        _fail(e)
     if name:
         cls = get_class(name)
         if cls is None:

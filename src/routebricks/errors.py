@@ -15,6 +15,15 @@ def redact_keys(text: str) -> str:
     return _KEY.sub(lambda m: f"{m.group(1)}{m.group(2)}<redacted>", text)
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A user's value quoted for a message; a long one (a 100,000-digit number) cut to its
+    start, so that the message stays readable."""
+    text = text.strip()
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 class RouteBricksError(Exception):
     """Base of every error a user can cause (bad configuration, bad file, bad handler call)."""
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routebricks.errors import ConfigError
+from routebricks.errors import ConfigError, shown
 
 
 class _Required:
@@ -186,40 +186,75 @@ class _Bool(ArgType):
         return "true" if value else "false"
 
 
+#: The widest integer an argument may hold: values land in numpy's 64-bit columns.
+INT64_MAX = 2**63 - 1
+#: Longest numeric argument text read (digits, sign, prefix, underscores): a longer one is
+#: a mistake, and Python refuses to convert numbers of 4300 digits and more anyway.
+MAX_NUMBER_TEXT = 64
+#: The largest packet (and header offset or length) arguments may name: IPv4's limit.
+MAX_PACKET = 65535
+#: The most packets per batch (BURST, kp) an argument may ask for: ~100 MB of 64-byte
+#: packets, beyond any useful batch.
+MAX_BURST = 1 << 20
+
+
 class _Int(ArgType):
+    """An integer, decimal or ``0x``/``0o``/``0b``, between ``minimum`` and ``maximum``
+    (by default the 64-bit range)."""
+
     def __init__(
-        self, name: str = "integer", minimum: int | None = None, maximum: int | None = None
+        self, name: str = "integer", minimum: int | None = -(2**63), maximum: int | None = INT64_MAX
     ) -> None:
         self.name = name
-        self.minimum = minimum
-        self.maximum = maximum
+        self.minimum = -(2**63) if minimum is None else minimum
+        self.maximum = INT64_MAX if maximum is None else maximum
 
     def parse(self, text: str) -> int:
         t = unquote(text).replace("_", "")
+        if len(t) > MAX_NUMBER_TEXT:
+            raise ValueError(f"expected {self.expected()}, not a {len(t)}-character number")
         try:
             v = int(t, 0)
         except ValueError:
-            raise ValueError(f"expected {self.name}") from None
-        if self.minimum is not None and v < self.minimum:
-            raise ValueError(f"expected {self.name} (at least {self.minimum})")
-        if self.maximum is not None and v > self.maximum:
-            raise ValueError(f"expected {self.name} (at most {self.maximum})")
+            raise ValueError(f"expected {self.expected()}") from None
+        if not self.minimum <= v <= self.maximum:
+            raise ValueError(f"expected {self.expected(too_large=v > self.maximum)}")
         return v
+
+    def expected(self, too_large: bool = False) -> str:
+        """The name with the range, unless the name says it (``color from 0 to 255``, or
+        ``non-negative integer`` for a negative value)."""
+        if " from " in self.name:
+            return self.name
+        if self.maximum == INT64_MAX and self.minimum in (-(2**63), 0, 1):
+            return f"{self.name} (at most {self.maximum})" if too_large else self.name
+        return f"{self.name} from {self.minimum} to {self.maximum}"
 
     def unparse(self, value: Any) -> str:
         return str(int(value))
 
 
 class _Double(ArgType):
-    name = "real number"
+    """A finite real number from ``minimum`` to ``maximum``."""
+
+    def __init__(self, name: str = "real number", minimum: float = -math.inf,
+                 maximum: float = math.inf) -> None:
+        self.name = name
+        self.minimum = minimum
+        self.maximum = maximum
 
     def parse(self, text: str) -> float:
+        t = unquote(text)
+        if len(t) > MAX_NUMBER_TEXT:
+            raise ValueError(f"expected {self.name}, not a {len(t)}-character number")
         try:
-            v = float(unquote(text))
+            v = float(t)
         except ValueError:
-            raise ValueError("expected a real number") from None
+            raise ValueError(f"expected {self.name}") from None
         if not math.isfinite(v):
-            raise ValueError("expected a finite real number")
+            raise ValueError(f"expected a finite {self.name}")
+        if not self.minimum <= v <= self.maximum:
+            raise ValueError(f"expected {self.name} from {self.minimum:g} to {self.maximum:g}")
         return v
 
     def unparse(self, value: Any) -> str:
@@ -243,14 +278,24 @@ _TIME_UNITS = {
 }
 
 
+#: The longest time an argument may give (about 31 years): longer ones are mistakes, and
+#: timers and token buckets compute with them.
+MAX_SECONDS = 1e9
+
+
 class _Seconds(ArgType):
     name = "time (e.g. 1.5s, 10ms)"
 
     def parse(self, text: str) -> float:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*", unquote(text))
+        t = unquote(text)
+        m = (re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*", t)
+             if len(t) <= MAX_NUMBER_TEXT else None)
         if not m or m.group(2) not in _TIME_UNITS:
             raise ValueError("expected a time such as 2, 1.5s, 100ms or 20us")
-        return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+        v = float(m.group(1)) * _TIME_UNITS[m.group(2)]
+        if not v <= MAX_SECONDS:  # also catches inf (1e400)
+            raise ValueError(f"expected a time of at most {MAX_SECONDS:g} seconds")
+        return v
 
     def unparse(self, value: Any) -> str:
         return f"{float(value)!r}s"
@@ -269,6 +314,10 @@ _RATE_UNITS = {
 }
 
 
+#: The largest bandwidth an argument may give, in bytes per second (8 Tbps).
+MAX_BANDWIDTH = 1e12
+
+
 class _Bandwidth(ArgType):
     """A rate, in bytes per second as Click stores it: ``10Gbps`` and ``500Mbps`` (bits),
     ``1.5GBps`` (bytes), ``b/s``, ``B/s``, ``baud``; a bare number is bytes per second."""
@@ -276,14 +325,19 @@ class _Bandwidth(ArgType):
     name = "bandwidth (e.g. 10Gbps)"
 
     def parse(self, text: str) -> float:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKMGT]?)"
-                         r"(bps|b/s|baud|Bps|B/s)?\s*", unquote(text))
+        t = unquote(text)
+        m = (re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKMGT]?)"
+                          r"(bps|b/s|baud|Bps|B/s)?\s*", t)
+             if len(t) <= MAX_NUMBER_TEXT else None)
         if not m:
             raise ValueError("expected a bandwidth such as 10Gbps, 500Mbps or 1GBps")
         scale = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
         unit = m.group(3) or "Bps"
         value = float(m.group(1)) * scale
-        return value / 8 if unit in ("bps", "b/s", "baud") else value
+        value = value / 8 if unit in ("bps", "b/s", "baud") else value
+        if not value <= MAX_BANDWIDTH:  # also catches inf (1e400)
+            raise ValueError(f"expected a bandwidth of at most {MAX_BANDWIDTH * 8:g} bits/s")
+        return value
 
     def unparse(self, value: Any) -> str:
         return f"{float(value) * 8:g}bps"
@@ -397,6 +451,10 @@ Int = _Int()
 UInt = _Int("non-negative integer", minimum=0)
 PosInt = _Int("positive integer", minimum=1)
 Double = _Double()
+#: A length or offset in a packet, in bytes.
+PacketLength = _Int("byte count", minimum=0, maximum=MAX_PACKET)
+#: Packets per batch.
+Burst = _Int("packet count", minimum=1, maximum=MAX_BURST)
 Seconds = _Seconds()
 Bandwidth = _Bandwidth()
 String = _String()
@@ -409,8 +467,13 @@ EtherAddress = _EtherAddress()
 Bytes = _Bytes()
 
 
-def IntRange(lo: int, hi: int, name: str | None = None) -> ArgType:  # noqa: N802 - a type
-    return _Int(name or f"integer from {lo} to {hi}", lo, hi)
+def IntRange(lo: int, hi: int, name: str | None = None) -> _Int:  # noqa: N802 - a type
+    return _Int(name or "integer", lo, hi)
+
+
+def DoubleRange(lo: float, hi: float, name: str | None = None) -> _Double:  # noqa: N802
+    """A finite real number from ``lo`` to ``hi``."""
+    return _Double(name or "real number", lo, hi)
 
 
 class Choice(ArgType):
@@ -555,7 +618,7 @@ def _convert(
     try:
         return spec.type.parse(text)
     except ValueError as e:
-        raise fail(f"bad value {text.strip()!r} for {spec.name}: {e}", hint) from None
+        raise fail(f"bad value {shown(text)} for {spec.name}: {e}", hint) from None
 
 
 def unparse_value(value: Any) -> str:

@@ -190,6 +190,9 @@ class Element:
     EVERY_WORKER: ClassVar[bool] = False
     #: Cannot run in several processes at once (one file, one ESP sequence space).
     SINGLE_PROCESS: ClassVar[bool] = False
+    #: Every packet pushed in leaves by every output, and every pull pulls the input (Null,
+    #: Counter, Tee): a cycle of such elements loops forever, and the router refuses it.
+    PASSES_ALL: ClassVar[bool] = False
 
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 

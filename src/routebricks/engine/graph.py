@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 
 from routebricks.errors import Position
 
+#: Ports an element may have on each side. Port numbers in a configuration, and the ports a
+#: class or its arguments ask for (route tables, IPFilter slots, Tee(N)), stay below this:
+#: a larger number is a typing mistake, and the router would otherwise check (and complain
+#: about) every one of the ports below it.
+MAX_PORTS = 65536
+
 
 @dataclass
 class ElementDecl:

@@ -22,9 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from routebricks.engine.args import split_args, split_keyword, strip_comments, unquote
-from routebricks.engine.graph import Connection, ElementDecl, Graph, Requirement
+from routebricks.engine.graph import MAX_PORTS, Connection, ElementDecl, Graph, Requirement
 from routebricks.engine.lexer import CONFIG, EOF, IDENT, KEYWORD, OP, PORT, VARIABLE, Lexer, Token
-from routebricks.errors import ConfigError, Position
+from routebricks.errors import ConfigError, Position, shown
+from routebricks.textfile import NotUTF8Error, decode_utf8
+
+#: How deeply element classes (``{ ... }``) may nest, in the text and once expanded: the
+#: parser and the flattener recurse once per level, and Python's stack is finite.
+MAX_NESTING = 64
 
 
 # ---------------------------------------------------------------------- syntax tree
@@ -106,6 +111,7 @@ class Parser:
         self.toks = self.lexer.tokens()
         self.k = 0
         self.override = override
+        self.depth = 0  # element classes open around the current token
 
     # token helpers
     def peek(self, ahead: int = 0) -> Token:
@@ -172,8 +178,16 @@ class Parser:
 
     def compound(self) -> Compound:
         open_tok = self.expect(OP, "{", "'{'")
+        if self.depth >= MAX_NESTING:
+            raise self.error(
+                open_tok,
+                f"element classes nested too deeply (more than {MAX_NESTING} levels)",
+                "define the inner classes separately with 'elementclass Name { ... }'",
+            )
+        self.depth += 1
         formals = self.formals()
         body = self.statements(top=False)
+        self.depth -= 1
         if self.at(OP, "||"):
             raise self.error(
                 self.peek(),
@@ -290,7 +304,14 @@ class Parser:
         open_tok = self.expect(OP, "[", "'['")
         t = self.expect(PORT, None, "a port number", "ports are numbers: [0], [1], ...")
         self.expect(OP, "]", "']' after the port number", "one port per bracket: 'a [1] -> [0] b'")
-        return int(t.text), open_tok.pos
+        # Compare digits before converting: int() refuses numbers of 4300 digits and more.
+        digits = t.text.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_PORTS)) or int(digits) >= MAX_PORTS:
+            raise self.error(
+                t, f"port number {shown(t.text, 24)} is too large",
+                f"ports are numbered from 0 to {MAX_PORTS - 1}",
+            )
+        return int(digits), open_tok.pos
 
     def element_ref(self) -> Ref:
         t = self.peek()
@@ -498,8 +519,12 @@ class Flattener:
     def expand_compound(
         self, flat: str, comp: Compound, config: str, cpos: Position, scope: _Scope
     ) -> None:
-        if flat.count("/") > 64:
-            raise self.err("element classes nest too deeply (recursive element class?)", comp.pos)
+        if flat.count("/") > MAX_NESTING:
+            raise self.err(
+                f"element classes nest too deeply (more than {MAX_NESTING} levels; "
+                "recursive element class?)",
+                comp.pos,
+            )
         env = dict(scope.env)
         args = split_args(config)
         positional = [v for k, v in comp.formals if k is None]
@@ -632,6 +657,20 @@ class Flattener:
 
 
 # ---------------------------------------------------------------------- entry points
+def decode_config(data: bytes, filename: str) -> str:
+    """A configuration file's bytes as text; a ConfigError at the first byte that is not
+    UTF-8 (file:line:column, the line, a caret)."""
+    try:
+        return decode_utf8(data)
+    except NotUTF8Error as e:
+        raise ConfigError(
+            f"byte 0x{e.byte:02x} is not UTF-8 text",
+            Position(filename, e.line, e.column),
+            "a configuration is UTF-8 text: is this the right file?",
+            e.source_line,
+        ) from None
+
+
 def parse_requirements(body: list[object]) -> list[Requirement]:
     reqs: list[Requirement] = []
     for st in body:

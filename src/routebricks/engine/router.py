@@ -28,6 +28,7 @@ from routebricks.engine.element import (
     processing_code,
 )
 from routebricks.engine.graph import Connection, ElementDecl, Graph
+from routebricks.engine.loops import check_calls
 from routebricks.engine.registry import class_exists, class_names, get_class
 from routebricks.errors import (
     ConfigError,
@@ -175,6 +176,10 @@ class Router:
         if self.profile:
             for e in self.elements.values():
                 _instrument(self, e)
+        # Cycles of push/pull calls: refused if packets can only loop, else guarded.
+        errors.extend(check_calls(self))
+        if errors:
+            raise _combine(errors, self.graph.sources)
         self._bind()
         self.tasks = [e for e in self.elements.values() if e.wants_task()]
         self.sources = [e for e in self.elements.values() if e.IS_SOURCE]
@@ -660,11 +665,15 @@ def parse_text(
 def parse_file(path: str | Path, *, extra: str | None = None,
                defines: dict[str, str] | None = None) -> Graph:
     """Parse a configuration file (``-`` reads standard input)."""
+    from routebricks.engine.parser import decode_config
+
     if str(path) == "-":
-        return parse_text(sys.stdin.read(), "<stdin>", extra=extra, defines=defines)
+        text = decode_config(sys.stdin.buffer.read(), "<stdin>")
+        return parse_text(text, "<stdin>", extra=extra, defines=defines)
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read configuration {str(path)!r}: {e.strerror}") from None
+    text = decode_config(data, str(path))
     return parse_text(text, str(path), extra=extra, base_dir=p.parent, defines=defines)

@@ -59,8 +59,9 @@ from typing import Any
 
 import numpy as np
 
-from routebricks.errors import ConfigError, Position
+from routebricks.errors import ConfigError, Position, shown
 from routebricks.ipsec import kernels as _k
+from routebricks.textfile import NotUTF8Error, read_text
 
 #: Algorithm names (the ``alg=`` values of the SA file).
 ALG_GCM = "aes128gcm"
@@ -389,14 +390,17 @@ def parse_sa_line(line: str, file: str = "<string>", lineno: int = 1) -> Securit
 
     v, c = value("spi")
     if not _INT_RE.fullmatch(v):
-        raise fail(f"bad spi {v!r}", c, hint="decimal or 0x-prefixed hex")
-    spi = int(v, 0) if not v.isdigit() else int(v)
+        raise fail(f"bad spi {shown(v)}", c, hint="decimal or 0x-prefixed hex")
+    # Longer than any 32-bit number: out of range without converting (int() refuses
+    # numbers of 4300 digits and more).
+    spi = -1 if len(v.lstrip("0xX") or "0") > 10 else int(v, 16 if v[:2] in ("0x", "0X") else 10)
     if not 256 <= spi <= 0xFFFFFFFF:
-        raise fail(f"spi {v} out of range", c, hint="256..0xffffffff (1..255 are reserved)")
+        raise fail(f"spi {shown(v)} out of range", c,
+                   hint="256..0xffffffff (1..255 are reserved)")
     alg, c = value("alg")
     alg = alg.lower()
     if alg not in PARAMS:
-        raise fail(f"unknown alg {alg!r}", c, hint=f"one of {', '.join(ALGORITHMS)}")
+        raise fail(f"unknown alg {shown(alg)}", c, hint=f"one of {', '.join(ALGORITHMS)}")
     p = PARAMS[alg]
 
     def hexkey(name: str, want: int) -> bytes:
@@ -423,12 +427,12 @@ def parse_sa_line(line: str, file: str = "<string>", lineno: int = 1) -> Securit
         try:
             addrs.append(int(ipaddress.IPv4Address(v)))
         except ValueError:
-            raise fail(f"bad {name} address {v!r}", c, hint="an IPv4 dotted quad") from None
+            raise fail(f"bad {name} address {shown(v)}", c, hint="an IPv4 dotted quad") from None
     direction = None
     if "dir" in fields:
         v, c = value("dir")
         if v not in ("in", "out"):
-            raise fail(f"bad dir {v!r}", c, hint="in or out")
+            raise fail(f"bad dir {shown(v)}", c, hint="in or out")
         direction = v
     selectors: list[tuple[int, int]] = []
     if "selector" in fields:
@@ -437,7 +441,8 @@ def parse_sa_line(line: str, file: str = "<string>", lineno: int = 1) -> Securit
             try:
                 n = ipaddress.IPv4Network(part, strict=True)
             except ValueError as e:
-                raise fail(f"bad selector {part!r}: {e}", c, hint="a.b.c.d/len") from None
+                raise fail(f"bad selector {shown(part)}: {shown(str(e), 80)}", c,
+                           hint="a.b.c.d/len") from None
             selectors.append((int(n.network_address), n.prefixlen))
     return SecurityAssociation(spi, alg, key, addrs[0], addrs[1], auth_key=auth_key,
                                direction=direction, selectors=selectors)
@@ -466,9 +471,14 @@ def load_sa_file(path: str | os.PathLike[str]) -> list[SecurityAssociation]:
     """Read an SA file (see the module docstring for the format)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_text(str(p))
     except OSError as e:
         raise SAFileError(f"cannot read SA file: {e.strerror}", Position(str(p), 0, 0)) from None
+    except NotUTF8Error as e:
+        # No source line: SA files hold keys, and errors never quote them.
+        raise SAFileError(f"byte 0x{e.byte:02x} is not UTF-8 text",
+                          Position(str(p), e.line, e.column),
+                          hint="an SA file is UTF-8 text: is this the right file?") from None
     return parse_sa_text(text, str(p))
 
 

@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
+
+from routebricks.errors import shown
+from routebricks.textfile import NotUTF8Error, decode_utf8
 
 __all__ = [
     "BOGONS",
@@ -51,6 +55,7 @@ __all__ = [
     "normalize_arrays",
     "parse_route",
     "parse_routes",
+    "read_route_text",
     "synthetic_table",
     "unparse_routes",
 ]
@@ -68,16 +73,18 @@ _DECIMAL = re.compile(r"[0-9]+", re.ASCII)
 
 
 class RouteError(ValueError):
-    """A route (or route file line) could not be parsed.
+    """A route (or route file line) could not be parsed, or a route file could not be read
+    as text.
 
     ``filename`` (or ``None``), ``lineno`` (1-based, or ``None``) and ``text`` (the bad
-    item) are kept as attributes; the message names all three and what was expected.
+    item; ``None`` for a problem with the whole file, such as a corrupt gzip file) are kept
+    as attributes; the message names them and what was expected.
     """
 
     def __init__(
         self,
         problem: str,
-        text: str,
+        text: str | None = None,
         *,
         filename: str | None = None,
         lineno: int | None = None,
@@ -87,13 +94,24 @@ class RouteError(ValueError):
         self.text = text
         self.filename = filename
         self.lineno = lineno
+        self.expected = expected
         where = []
         if filename is not None:
             where.append(str(filename))
         if lineno is not None:
             where.append(f"line {lineno}")
         prefix = (", ".join(where) + ": ") if where else ""
-        super().__init__(f"{prefix}{problem} in {text!r} ({expected})")
+        item = "" if text is None else f" in {shown(text, 60)} ({expected})"
+        super().__init__(f"{prefix}{problem}{item}")
+
+
+def _small_int(text: str, limit: int) -> int | None:
+    """A decimal number of at most ``limit``, else None. The digits are counted before
+    converting: int() refuses numbers of 4300 digits and more."""
+    if not _DECIMAL.fullmatch(text) or len(text.lstrip("0")) > len(str(limit)):
+        return None
+    value = int(text)
+    return value if value <= limit else None
 
 
 def mask_of(length: int) -> int:
@@ -194,18 +212,19 @@ def parse_route(text: str, *, filename: str | None = None, lineno: int | None = 
     try:
         addr = ip_to_int(addr_s)
     except ValueError:
-        raise fail(f"bad address {addr_s!r}") from None
+        raise fail(f"bad address {shown(addr_s, 20)}") from None
     if _DECIMAL.fullmatch(mask_s):
-        length = int(mask_s)
-        if length > 32:
-            raise fail(f"bad prefix length {mask_s!r} (must be 0..32)")
+        small = _small_int(mask_s, 32)
+        if small is None:
+            raise fail(f"bad prefix length {shown(mask_s, 12)} (must be 0..32)")
+        length = small
     else:
         try:
             length_or_none = _mask_to_len(ip_to_int(mask_s))
         except ValueError:
-            raise fail(f"bad prefix length or netmask {mask_s!r}") from None
+            raise fail(f"bad prefix length or netmask {shown(mask_s, 20)}") from None
         if length_or_none is None:
-            raise fail(f"netmask {mask_s!r} is not contiguous")
+            raise fail(f"netmask {shown(mask_s)} is not contiguous")
         length = length_or_none
     if len(words) == 1:
         gw_s, port_s = "-", words[0]
@@ -221,10 +240,11 @@ def parse_route(text: str, *, filename: str | None = None, lineno: int | None = 
         try:
             gateway = ip_to_int(gw_s)
         except ValueError:
-            raise fail(f"bad gateway {gw_s!r}") from None
-    if not _DECIMAL.fullmatch(port_s) or int(port_s) > MAX_PORT:
-        raise fail(f"bad port {port_s!r} (must be an integer 0..{MAX_PORT})")
-    return Route(addr & mask_of(length), length, gateway, int(port_s))
+            raise fail(f"bad gateway {shown(gw_s, 20)}") from None
+    port = _small_int(port_s, MAX_PORT)
+    if port is None:
+        raise fail(f"bad port {shown(port_s, 20)} (must be an integer 0..{MAX_PORT})")
+    return Route(addr & mask_of(length), length, gateway, port)
 
 
 def _is_netmask(text: str) -> bool:
@@ -245,7 +265,8 @@ def _strip_comment(line: str) -> str:
 
 def iter_route_items(text: str) -> Iterator[tuple[int, str]]:
     """Yield ``(lineno, item)`` for each non-blank route item of a route text."""
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Lines end at newlines only (not at form feeds etc.), as editors number them.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         for item in _strip_comment(line).split(","):
             if item.strip():
                 yield lineno, item
@@ -259,13 +280,42 @@ def parse_routes(text: str, *, filename: str | None = None) -> list[Route]:
     ]
 
 
-def load_routes(path: str | PathLike[str]) -> list[Route]:
-    """Read and parse a route file (gzip-compressed if its name ends in ``.gz``)."""
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped if its name ends in ``.gz``; RouteError naming the file
+    if it is a truncated or corrupt gzip file, OSError if it cannot be read."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise RouteError(
+            f"truncated or corrupt gzip file ({e})", filename=str(path)
+        ) from None
+
+
+def read_route_text(path: str | PathLike[str]) -> str:
+    """The text of a route file (gzip-compressed if its name ends in ``.gz``).
+
+    OSError if it cannot be read (missing, a directory, no permission); RouteError naming
+    the file if it is a truncated or corrupt gzip file, or naming the line and column of
+    the first byte that is not UTF-8."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    return parse_routes(text, filename=str(path))
+    data = _read_bytes(path)
+    try:
+        return decode_utf8(data)
+    except NotUTF8Error as e:
+        raise RouteError(
+            f"byte 0x{e.byte:02x} at column {e.column} is not UTF-8 text",
+            filename=str(path),
+            lineno=e.line,
+        ) from None
+
+
+def load_routes(path: str | PathLike[str]) -> list[Route]:
+    """Read and parse a route file (gzip-compressed if its name ends in ``.gz``); OSError
+    or RouteError as :func:`read_route_text` and :func:`parse_routes` raise them."""
+    return parse_routes(read_route_text(path), filename=str(path))
 
 
 # --------------------------------------------------------------------------- arrays
@@ -540,9 +590,7 @@ def load_ipasn(
     if nports < 1:
         raise ValueError("nports must be >= 1")
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="ascii", errors="replace") as f:
-        lines = f.read().splitlines()
+    lines = _read_bytes(path).decode("ascii", "replace").splitlines()
     body = [(i, ln) for i, ln in enumerate(lines, start=1) if ln.strip() and ln[0] != ";"]
     numbers: list[str] = []
     for lineno, line in body:

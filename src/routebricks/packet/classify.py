@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+#: The largest offset a pattern may test: packets are at most 65535 bytes.
+MAX_OFFSET = 65535
+
 
 @dataclass(frozen=True)
 class Term:
@@ -140,8 +143,12 @@ def parse_click_pattern(text: str) -> list[Term]:
         if "/" not in w:
             raise ValueError(f"bad term {word!r}: expected OFFSET/VALUE, e.g. 12/0800")
         off_s, rest = w.split("/", 1)
-        if not off_s.isdigit():
-            raise ValueError(f"bad term {word!r}: offset {off_s!r} is not a decimal number")
+        if not (off_s.isascii() and off_s.isdigit()):
+            raise ValueError(f"bad term {word[:40]!r}: offset {off_s[:20]!r} is not a decimal "
+                             "number")
+        if len(off_s.lstrip("0")) > 5 or int(off_s) > MAX_OFFSET:  # and int() stays cheap
+            raise ValueError(f"bad term {word[:40]!r}: offset {off_s[:20]!r} is larger than "
+                             f"{MAX_OFFSET}")
         val_s, _, mask_s = rest.partition("%")
         if not val_s or len(val_s) % 2:
             raise ValueError(f"bad term {word!r}: the value needs an even number of hex digits")

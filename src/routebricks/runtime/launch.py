@@ -71,6 +71,17 @@ def load_graph(config: str | None, expr: str | None, defines: dict[str, str],
     return parse_text(expr, "<-e>", base_dir=Path.cwd(), defines=defines)
 
 
+def warn_if_empty(graph: Graph, running: bool, err: TextIO) -> bool:
+    """Click's warning for a configuration without elements (not an error: Click runs
+    nothing and exits 0). Whether there was nothing."""
+    if graph.elements:
+        return False
+    name = next(iter(graph.sources), "configuration")
+    print(f"warning: {name}: configuration has no elements" + (", exiting" if running else ""),
+          file=err)
+    return True
+
+
 def write_flat(text: str, output: str, out: TextIO) -> None:
     """-o: the flattened configuration to a file, or to ``out`` for '-'."""
     if output == "-":
@@ -107,6 +118,8 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
 
         enter_netns(opts.netns)  # devices are opened there
     graph = load_graph(opts.config, opts.expr, opts.defines, opts.loads)
+    if warn_if_empty(graph, running=not opts.quit, err=err):
+        return 0
     profile = opts.stats or (opts.socket_path is not None if opts.profile is None
                              else opts.profile)
     router = Router(graph, profile=profile)  # checks everything before packets move

@@ -465,8 +465,8 @@ def test_route_change_applies_from_the_next_batch_while_traffic_flows(tmp_path):
 
 
 def test_routes_file_with_comments_gateways_and_argument_routes(tmp_path):
-    text = ("# a route file\n10.0.0.0/8 1\n\n10.1.0.0/16 10.0.0.254 2   // gateway\n"
-            "10.2.0.0/255.255.0.0 - 0\n1.2.3.4 0\n10.0.0.0/8 0   # later line wins\n")
+    text = ("# a route file\n10.0.0.0/8 0   # comment\n\n10.1.0.0/16 10.0.0.254 2   // gateway\n"
+            "10.2.0.0/255.255.0.0 - 0\n1.2.3.4 0\n")
     f = tmp_path / "routes.txt"
     f.write_text(text)
     gz = tmp_path / "routes.txt.gz"

@@ -59,7 +59,7 @@ def test_single_output(tmp_path):
 
 
 def test_config_errors():
-    with pytest.raises(ConfigError, match="length must be > 0"):
+    with pytest.raises(ConfigError, match="LENGTH: expected byte count from 1 to 65535"):
         Router.from_text("Idle -> HashSwitch(0, 0) -> Discard;")
     with pytest.raises(ConfigError, match="LENGTH"):
         Router.from_text("Idle -> HashSwitch(0) -> Discard;")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from routebricks.elements.ip.annotations import PACKET_OUTGOING, PACKET_TYPE
-from routebricks.engine.args import Arg, Bool, Choice, PosInt, UInt, Word
+from routebricks.engine.args import Arg, Bool, Choice, IntRange, PacketLength, UInt, Word
 from routebricks.engine.element import read_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import PacketBatch
@@ -32,7 +32,8 @@ class FromDevice(Source):
             paper's NIC-driven batching kn), TPACKET_V2 one frame slot at a time.
         TIMEOUT (unsigned ms, default 1): V3 block retire timeout, which bounds the time a
             packet waits for its block to fill at low rates.
-        BLOCK_SIZE (unsigned, default 262144), BLOCKS (unsigned, default 32): ring geometry.
+        BLOCK_SIZE (4096 to 4194304, default 262144), BLOCKS (1 to 65536, default 32): ring
+            geometry.
         HEADROOM (unsigned, default 64): free bytes kept before each packet for headers.
     Behaviour: with N workers each worker opens its own receive socket on the interface and
         the sockets join one PACKET_FANOUT hash group, so the kernel spreads packets by flow
@@ -71,10 +72,11 @@ class FromDevice(Source):
         Arg("PROMISC", Bool, False),
         Arg("QUEUE", UInt, None),
         Arg("METHOD", Choice("V3", "V2"), "V3"),
-        Arg("TIMEOUT", UInt, 1),
-        Arg("BLOCK_SIZE", PosInt, 1 << 18),
-        Arg("BLOCKS", PosInt, 32),
-        Arg("HEADROOM", UInt, 64),
+        Arg("TIMEOUT", IntRange(0, 0xFFFFFFFF, "milliseconds"), 1),
+        # The kernel's ring fields are 32-bit, and it allocates blocks of at most 4 MiB.
+        Arg("BLOCK_SIZE", IntRange(4096, 1 << 22, "block size"), 1 << 18),
+        Arg("BLOCKS", IntRange(1, 1 << 16, "block count"), 32),
+        Arg("HEADROOM", PacketLength, 64),
     )
     #: A device is read by every worker (one fanout member each), not by worker 0 only.
     EVERY_WORKER = True

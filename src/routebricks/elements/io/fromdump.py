@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from routebricks.engine.args import Arg, Bool, Double, Filename, UInt
+from routebricks.engine.args import Arg, Bool, Double, Filename, PacketLength
 from routebricks.engine.element import read_handler
 from routebricks.engine.source import Source
 from routebricks.errors import PcapError
@@ -27,7 +27,7 @@ class FromDump(Source):
             first packet, instead of as fast as possible.
         SAMPLE (real in [0, 1], default 1): keep each packet with this probability.
         FORCE_IP (bool, default false): drop packets that are not IPv4 over Ethernet.
-        HEADROOM (unsigned, default 32), TAILROOM (unsigned, default 32): free bytes kept
+        HEADROOM, TAILROOM (0 to 65535, default 32 each): free bytes kept
             around each loaded packet. Compact slots keep a trace of small packets dense in
             memory (measured +18% on the IP-routing path against 64/64) and still leave room
             for an Ethernet header, or ESP's outer header and GCM trailer; an element that
@@ -56,8 +56,8 @@ class FromDump(Source):
         Arg("TIMING", Bool, False),
         Arg("SAMPLE", Double, 1.0),
         Arg("FORCE_IP", Bool, False),
-        Arg("HEADROOM", UInt, 32),
-        Arg("TAILROOM", UInt, 32),
+        Arg("HEADROOM", PacketLength, 32),
+        Arg("TAILROOM", PacketLength, 32),
     )
 
     def configure(self) -> None:

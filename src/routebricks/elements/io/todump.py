@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routebricks.engine.args import Arg, Bool, Choice, Filename, PosInt, UInt
+from routebricks.engine.args import Arg, Bool, Choice, Filename, IntRange, PosInt
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.errors import PcapError
 from routebricks.packet.batch import PacketBatch
@@ -16,7 +16,8 @@ class ToDump(Element):
     pulls BURST packets per call.
     Arguments:
         FILENAME (string, positional, required): the pcap file to write.
-        SNAPLEN (unsigned, positional, default 2000): bytes of each packet to keep (0: all).
+        SNAPLEN (unsigned 32-bit, positional, default 2000): bytes of each packet to keep
+            (0: all).
         ENCAP (ETHER, IP, positional, default ETHER): the file's link type.
         NANO (bool, default false): write nanosecond timestamps (pcap magic 0xa1b23c4d)
             instead of microseconds.
@@ -38,7 +39,7 @@ class ToDump(Element):
     processing = "a/a"
     ARGS = (
         Arg("FILENAME", Filename, positional=True, required=True),
-        Arg("SNAPLEN", UInt, 2000, positional=True),
+        Arg("SNAPLEN", IntRange(0, 0xFFFFFFFF, "byte count"), 2000, positional=True),
         Arg("ENCAP", Choice("ETHER", "IP", "RAW", "IPV4"), "ETHER", positional=True),
         Arg("NANO", Bool, False),
         Arg("UNBUFFERED", Bool, False),

@@ -7,7 +7,7 @@ import ipaddress
 import numpy as np
 
 from routebricks.elements.ip.annotations import chatter, reject
-from routebricks.engine.args import Arg, Bool, Int, Raw
+from routebricks.engine.args import MAX_PACKET, Arg, Bool, Int, Raw
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet import ipkernels as _ik
 from routebricks.packet.batch import PacketBatch
@@ -133,8 +133,8 @@ class CheckIPHeader(Element):
                 offset = int(rest[1], 0)
         if offset is None:
             offset = 0
-        if offset < 0:
-            raise self.error("OFFSET must be at least 0")
+        if not 0 <= offset <= MAX_PACKET:
+            raise self.error(f"OFFSET must be from 0 to {MAX_PACKET}")
         self.offset = offset
         self._bad = np.array(sorted(set(bad)), np.int64)
         self._good = np.array(sorted(set(good)), np.int64)

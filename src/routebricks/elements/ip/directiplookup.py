@@ -14,7 +14,8 @@ class DirectIPLookup(MutableIPRouteTable):
     Arguments:
         ROUTE... (positional): one route per argument, ``ADDR/LEN [GATEWAY] PORT``
             (``ADDR/MASK`` and a bare ``ADDR`` (= /32) work too; GATEWAY ``-`` means none).
-            Host bits are masked; of two routes for one prefix the later one wins.
+            Host bits are masked. One route per prefix: a second one (here or in ROUTES)
+            is a configuration error naming both, as the ``add`` handler refuses it.
         ROUTES (string): a route file in the same syntax, one route per line (``#`` and
             ``//`` comments; ``.gz`` files are decompressed). Its routes come before the
             argument routes. A bad line is a configuration error naming the file and line.

@@ -15,6 +15,8 @@ from routebricks.elements.ip.ipfilter_parse import (
 )
 from routebricks.engine.args import unquote
 from routebricks.engine.element import Element, read_handler
+from routebricks.engine.graph import MAX_PORTS
+from routebricks.errors import shown
 from routebricks.packet.batch import PacketBatch
 
 
@@ -29,7 +31,9 @@ class IPFilter(Element):
             IPClassifier expression (see there): e.g. ``src net 10.0.0.0/8 && tcp dst
             port www``, ``icmp type echo``, ``ip ttl < 2``; ``-``, ``any``, ``all`` or
             nothing match every packet. A pattern that does not parse is a configuration
-            error naming the pattern and the offending word.
+            error naming the pattern and the offending word. Patterns nest parentheses,
+            ``not`` and ``? :`` at most 100 deep (MAX_NESTING); output numbers are below
+            65536.
     Behaviour: the packet's IP header is found by the network-header annotation (set by
         CheckIPHeader/MarkIPHeader), else at the start of the data; the transport header
         ``4 * hl`` bytes later. Every header field the rules use is gathered once per
@@ -81,10 +85,15 @@ class IPFilter(Element):
             return 0
         if action in ("drop", "deny"):
             return DROP
-        if action.isdigit():
+        if action.isascii() and action.isdigit():
+            if len(action.lstrip("0")) > len(str(MAX_PORTS)) or int(action) >= MAX_PORTS:
+                raise self.error(
+                    f"pattern {i} ({shown(text)}): output {shown(action, 12)} is too large",
+                    f"outputs are numbered from 0 to {MAX_PORTS - 1}",
+                )
             return int(action)
         raise self.error(
-            f"pattern {i} ({text.strip()!r}): unknown slot ID '{action}'",
+            f"pattern {i} ({shown(text)}): unknown slot ID {shown(action, 20)}",
             "each rule starts with an output number, 'allow', 'drop' or 'deny'",
         )
 
@@ -92,7 +101,7 @@ class IPFilter(Element):
         try:
             return parse_pattern(words)
         except FilterParseError as e:
-            raise self.error(f"pattern {i} ({text.strip()!r}): {e}") from None
+            raise self.error(f"pattern {i} ({shown(text)}): {e}") from None
 
     def configure_outputs(self, slots: list[int]) -> None:
         top = max((s for s in slots if s >= 0), default=-1)

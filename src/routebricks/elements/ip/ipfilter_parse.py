@@ -67,6 +67,10 @@ SD_SRC, SD_DST, SD_AND, SD_OR = 1, 2, 3, 4
 #: Output slot meaning "drop" (IPFilter's ``drop``/``deny``).
 DROP = -2
 
+#: How deeply an expression may nest parentheses, ``not``s and ``? :``s: the parser (and
+#: the compiler after it) recurse once per level, and Python's stack is finite.
+MAX_NESTING = 100
+
 
 class FilterParseError(ValueError):
     """A pattern that does not parse; the message names the offending word."""
@@ -348,6 +352,10 @@ _DOTTED = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})", 
 
 def _parse_int(word: str) -> int | None:
     """Click's IntArg: decimal, 0x hex, 0 octal (an optional sign)."""
+    if len(word) > 24:  # beyond any header field (int() refuses 4300 digits and more)
+        if re.fullmatch(r"[-+]?[0-9][0-9a-fA-FxX]*", word):
+            raise FilterParseError(f"value '{word[:24]}...' ({len(word)} characters) out of range")
+        return None
     m = re.fullmatch(r"([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", word)
     if m is None:
         return None
@@ -377,7 +385,7 @@ def _parse_prefix(word: str) -> tuple[int, int] | None:
     addr = _parse_ip(addr_s)
     if addr is None:
         return None
-    if mask_s.isdigit() and int(mask_s) <= 32:
+    if re.fullmatch(r"[0-9]{1,2}", mask_s) and int(mask_s) <= 32:
         return addr, (0xFFFFFFFF << (32 - int(mask_s))) & 0xFFFFFFFF
     mask = _parse_ip(mask_s)
     return None if mask is None else (addr, mask)
@@ -680,13 +688,24 @@ class _Parser:
     def __init__(self, words: list[str]) -> None:
         self.words = words
         self.prev = _Prim()
+        self.depth = 0  # nesting levels open at the current word
 
     def word(self, pos: int) -> str:
         return self.words[pos] if pos < len(self.words) else ""
 
+    def nested(self, pos: int) -> None:
+        """Enter one more nesting level at word ``pos`` (undone by ``self.depth -= 1``)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FilterParseError(
+                f"expression nested too deeply at its word {pos + 1} ('{self.word(pos)}'): "
+                f"more than {MAX_NESTING} levels of parentheses, 'not' or '? :'"
+            )
+
     def expr(self, pos: int) -> tuple[Node, int]:
         node, pos = self.orexpr(pos)
         if self.word(pos) == "?":
+            self.nested(pos)
             yes, p2 = self.expr(pos + 1)
             if p2 == pos + 1 or self.word(p2) != ":":
                 where = self.word(p2)
@@ -696,6 +715,7 @@ class _Parser:
                     else f"missing ':' in ternary expression after '{self.words[-1]}'"
                 )
             no, p3 = self.expr(p2 + 1)
+            self.depth -= 1
             return Cond(node, yes, no), p3
         return node, pos
 
@@ -740,7 +760,9 @@ class _Parser:
     def factor(self, pos: int) -> tuple[Node | None, int]:
         w = self.word(pos)
         if w in ("not", "!"):
+            self.nested(pos)
             node, nxt = self.factor(pos + 1)
+            self.depth -= 1
             if node is None:
                 raise FilterParseError(
                     f"missing expression after '{w}'"
@@ -748,7 +770,9 @@ class _Parser:
                 )
             return _not(node), nxt
         if w == "(":
+            self.nested(pos)
             node, nxt = self.expr(pos + 1)
+            self.depth -= 1
             if self.word(nxt) != ")":
                 where = self.word(nxt)
                 raise FilterParseError(

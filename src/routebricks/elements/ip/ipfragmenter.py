@@ -7,7 +7,7 @@ import random
 import numpy as np
 
 from routebricks.elements.ip.annotations import NEXT_MTU, chatter, reject
-from routebricks.engine.args import Arg, Bool, UInt
+from routebricks.engine.args import Arg, Bool, PacketLength, UInt
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet.batch import DEFAULT_HEADROOM, PacketBatch
 from routebricks.packet.checksum import inet_checksum
@@ -104,7 +104,7 @@ class IPFragmenter(Element):
             don't-fragment bit are fragmented anyway (with a random IP ID, DF cleared).
         VERBOSE (bool, positional, default false): print a line for every don't-fragment
             packet (else for the first 5).
-        HEADROOM (unsigned, default 64): headroom of the fragments built.
+        HEADROOM (0 to 65535, default 64): headroom of the fragments built.
     Behaviour: one vectorized comparison of each packet's network length (from the
         network-header annotation to its end) with MTU; packets that fit pass as they are.
         The oversized minority is handled per packet: with DF set (and HONOR_DF), or when
@@ -133,7 +133,7 @@ class IPFragmenter(Element):
         Arg("MTU", UInt, positional=True, required=True),
         Arg("HONOR_DF", Bool, True, positional=True),
         Arg("VERBOSE", Bool, False, positional=True),
-        Arg("HEADROOM", UInt, DEFAULT_HEADROOM),
+        Arg("HEADROOM", PacketLength, DEFAULT_HEADROOM),
     )
 
     def configure(self) -> None:

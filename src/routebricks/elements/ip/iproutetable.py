@@ -32,7 +32,6 @@ or a 50,000-route ``ctrl`` never holds up packets.
 
 from __future__ import annotations
 
-import gzip
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -44,6 +43,8 @@ import numpy as np
 
 from routebricks.engine.args import Arg, Filename, strip_comments
 from routebricks.engine.element import Element, read_handler, write_handler
+from routebricks.engine.graph import MAX_PORTS
+from routebricks.errors import shown
 from routebricks.lookup import (
     Dir248Table,
     Dir248View,
@@ -56,8 +57,8 @@ from routebricks.lookup import (
     ip_to_int,
     mask_of,
     parse_route,
-    parse_routes,
 )
+from routebricks.lookup.routes import EXPECTED, iter_route_items, read_route_text
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.ip import IP_DST, ip_positions
 
@@ -117,6 +118,8 @@ for _shape, _count in ((b"D.D.D.D/DWD", 6), (b"D.D.D.D/DW-WD", 6), (b"D.D.D.D/DW
         _SHAPES[_variant] = _count
 _SHAPES[b""] = _SHAPES[b"W"] = 0
 _BLANKS = bytes.maketrans(b"./-\t", b"    ")
+#: ``_MASKS[len]``: the netmask of a prefix length.
+_MASKS = np.array([mask_of(n) for n in range(33)], np.uint32)
 _MAX_PORT = 2**31 - 1
 
 
@@ -169,22 +172,46 @@ def _fast_parse(text: str) -> RouteArrays | None:
     )
 
 
+def _has_duplicates(arrays: RouteArrays) -> bool:
+    """Whether two routes have the same prefix (host bits masked, as the tables do)."""
+    key = ((arrays.net & _MASKS[arrays.length]).astype(np.uint64) << np.uint64(6)) | (
+        arrays.length.astype(np.uint64)
+    )
+    return len(np.unique(key)) != len(key)
+
+
 def read_route_file(path: str | Path) -> RouteArrays:
     """Read a route file (routes.py's text format; gzip if the name ends in ``.gz``).
 
     Large files in the plain ``ADDR/LEN [GW] PORT`` one-per-line form are parsed
     vectorized (1M routes in about 2 s); anything else goes through
-    :func:`routebricks.lookup.parse_routes`.  Raises :class:`RouteError` (naming the file
-    and line) or :class:`OSError`.
+    :func:`routebricks.lookup.parse_route`, line by line.  A prefix may have one route:
+    a second one is an error naming both lines, as the ``add`` handler refuses it.  Raises
+    :class:`RouteError` (naming the file and line; for a corrupt gzip file, the file) or
+    :class:`OSError`.
     """
-    p = Path(path)
-    opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rt", encoding="utf-8", errors="replace") as f:
-        text = f.read()
+    text = read_route_text(path)
     fast = _fast_parse(text) if len(text) > 4096 else None
-    if fast is not None:
+    if fast is not None and not _has_duplicates(fast):
         return fast
-    return RouteArrays.from_routes(parse_routes(text, filename=str(path)))
+    # The general parser also finds the lines of a duplicate the fast one saw.
+    routes: list[Route] = []
+    first_line: dict[tuple[int, int], int] = {}
+    for lineno, item in iter_route_items(text):
+        r = parse_route(item, filename=str(path), lineno=lineno)
+        key = (r.prefix, r.length)
+        if key in first_line:
+            raise RouteError(
+                f"second route for {int_to_ip(r.prefix)}/{r.length} (the first is on line "
+                f"{first_line[key]})",
+                item.strip(),
+                filename=str(path),
+                lineno=lineno,
+                expected="one route per prefix",
+            )
+        first_line[key] = lineno
+        routes.append(r)
+    return RouteArrays.from_routes(routes)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -231,6 +258,7 @@ class IPRouteTable(Element):
     Arguments:
         ROUTE... (positional): ``ADDR/LEN [GATEWAY] PORT`` each.
         ROUTES (string): a route file.
+        A prefix has one route: a second one is an error naming both places.
     Behaviour: see the subclasses.
     Handlers:
         table (read), lookup (read/write).
@@ -259,29 +287,37 @@ class IPRouteTable(Element):
         self.table = self.make_table()
         parts: list[RouteArrays] = []
         if self.routes_file:
-            path = self.resolve_path(self.routes_file)
-            try:
-                parts.append(read_route_file(path))
-            except RouteError as e:
-                raise self.error(
-                    f"bad ROUTES file: {e}", f"each line should be '{ROUTE_SYNTAX}'"
-                ) from None
-            except OSError as e:
-                raise self.error(
-                    f"cannot read ROUTES file {self.routes_file!r}: {e.strerror or e}"
-                ) from None
+            parts.append(self._read_routes_file())
         args: list[Route] = []
+        seen: dict[tuple[int, int], int] = {}
         for i, text in enumerate(self.rest, start=1):
             try:
-                args.append(parse_route(text))
+                route = parse_route(text)
             except RouteError as e:
                 raise self.error(
-                    f"argument {i} should be '{ROUTE_SYNTAX}': {e.problem} in {text.strip()!r}",
+                    f"argument {i} should be '{ROUTE_SYNTAX}': {e.problem} in "
+                    f"{shown(text)}",
                     "e.g. 10.0.0.0/8 1, or 0.0.0.0/0 18.26.4.1 0 for a default route via a gateway",
                 ) from None
+            key = (route.prefix, route.length)
+            if key in seen:
+                raise self.error(
+                    f"argument {i} ({shown(text)}) is a second route for "
+                    f"{int_to_ip(route.prefix)}/{route.length} (argument {seen[key]} is the first)",
+                    "give each prefix one route",
+                )
+            seen[key] = i
+            args.append(route)
         if args:
             parts.append(RouteArrays.from_routes(args))
+            if len(parts) > 1:
+                self._check_file_against_args(parts[0], args)
         arrays = RouteArrays.concat(parts) if len(parts) > 1 else (parts[0] if parts else None)
+        if arrays is not None and len(arrays) and int(arrays.port.max()) >= MAX_PORTS:
+            raise self.error(
+                f"a route to port {int(arrays.port.max())}: ports are numbered below {MAX_PORTS}",
+                "each route's PORT is an output of this element",
+            )
         self._order: dict[tuple[int, int], None] | None = {} if self.ORDERED else None
         if arrays is not None and len(arrays):
             self._load(arrays)
@@ -294,12 +330,47 @@ class IPRouteTable(Element):
         # this (worker) process a newer copy of its lookup arrays (adopt_state).
         self._data_table: Dir248View | RadixView | None = None
 
+    def _read_routes_file(self) -> RouteArrays:
+        path = self.resolve_path(self.routes_file)
+        try:
+            return read_route_file(path)
+        except RouteError as e:
+            syntax = e.text is not None and e.expected == EXPECTED
+            raise self.error(
+                f"bad ROUTES file: {e}",
+                f"each line should be '{ROUTE_SYNTAX}'" if syntax
+                else "give each prefix one route" if e.text is not None else None,
+            ) from None
+        except OSError as e:
+            raise self.error(
+                f"cannot read ROUTES file {self.routes_file!r}: {e.strerror or e}"
+            ) from None
+
+    def _check_file_against_args(self, from_file: RouteArrays, args: list[Route]) -> None:
+        """An argument may not repeat a prefix of the ROUTES file (one route per prefix)."""
+        net = from_file.net & _MASKS[from_file.length]
+        for i, r in enumerate(args, start=1):
+            if ((net == r.prefix) & (from_file.length == r.length)).any():
+                raise self.error(
+                    f"argument {i} is a second route for {int_to_ip(r.prefix)}/{r.length}: "
+                    f"ROUTES {self.routes_file!r} has one on line {self._line_of(r)}",
+                    "give each prefix one route",
+                )
+
+    def _line_of(self, route: Route) -> int:
+        """The line of the ROUTES file with ``route``'s prefix (for an error: the file was
+        read and parsed once already, maybe without line numbers)."""
+        text = read_route_text(self.resolve_path(self.routes_file))
+        for lineno, item in iter_route_items(text):
+            r = parse_route(item)
+            if (r.prefix, r.length) == (route.prefix, route.length):
+                return lineno
+        raise AssertionError("the prefix is in the file")
+
     def _load(self, arrays: RouteArrays) -> None:
         self.table.load(arrays)
         if self._order is not None:
-            masked = (
-                arrays.net & np.array([mask_of(n) for n in range(33)], np.uint32)[arrays.length]
-            )
+            masked = arrays.net & _MASKS[arrays.length]
             self._order = dict.fromkeys(zip(masked.tolist(), arrays.length.tolist(), strict=True))
 
     # ------------------------------------------------------------------ Python API

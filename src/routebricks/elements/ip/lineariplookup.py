@@ -18,7 +18,8 @@ class LinearIPLookup(MutableIPRouteTable):
     Arguments:
         ROUTE... (positional): one route per argument, ``ADDR/LEN [GATEWAY] PORT``
             (``ADDR/MASK`` and a bare ``ADDR`` (= /32) work too; GATEWAY ``-`` means none).
-            Of two routes for one prefix the later one wins (in the first one's place).
+            One route per prefix: a second one (here or in ROUTES) is a configuration
+            error naming both, as the ``add`` handler refuses it.
         ROUTES (string): a route file in the same syntax (before the argument routes).
     Behaviour: as DirectIPLookup (lookup on ``dst_ip``, else on the IP destination field;
         ``dst_ip`` set to the route's gateway; split by port; "no route" drops counted and
@@ -52,6 +53,7 @@ class StaticIPLookup(IPRouteTable):
     Arguments:
         ROUTE... (positional): one route per argument, ``ADDR/LEN [GATEWAY] PORT``
             (``ADDR/MASK`` and a bare ``ADDR`` (= /32) work too; GATEWAY ``-`` means none).
+            One route per prefix, as for LinearIPLookup.
         ROUTES (string): a route file in the same syntax (before the argument routes).
     Behaviour: LinearIPLookup without the handlers that change routes: the table is the
         configuration's. Lookup on ``dst_ip`` (else the IP destination field), ``dst_ip``

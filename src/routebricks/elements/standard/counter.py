@@ -30,6 +30,7 @@ class Counter(Element):
 
     port_count = "1/1"
     processing = "a/a"
+    PASSES_ALL = True
 
     def configure(self) -> None:
         self.count = 0

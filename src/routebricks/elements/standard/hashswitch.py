@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from routebricks.engine.args import Arg, UInt
+from routebricks.engine.args import MAX_PACKET, Arg, IntRange, PacketLength
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet.batch import PacketBatch
 
@@ -23,8 +23,8 @@ class HashSwitch(Element):
 
     Ports: 1 push input; 1 or more push outputs.
     Arguments:
-        OFFSET (unsigned, positional, required): where the hashed bytes start.
-        LENGTH (unsigned, positional, required, more than 0): how many bytes to hash.
+        OFFSET (unsigned, positional, required, at most 65535): where the hashed bytes start.
+        LENGTH (unsigned, positional, required, 1 to 65535): how many bytes to hash.
     Behaviour: Click's hash: d is the sum of the bytes; with 2, 4 or 8 outputs the output is
         ``(d ^ (d >> 4)) & (n - 1)``, otherwise ``d % n``. Packets with equal bytes there
         (one flow, when the bytes are its addresses and ports) always take the same output.
@@ -44,13 +44,9 @@ class HashSwitch(Element):
     port_count = "1/1-"
     processing = "h/h"
     ARGS = (
-        Arg("OFFSET", UInt, positional=True, required=True),
-        Arg("LENGTH", UInt, positional=True, required=True),
+        Arg("OFFSET", PacketLength, positional=True, required=True),
+        Arg("LENGTH", IntRange(1, MAX_PACKET, "byte count"), positional=True, required=True),
     )
-
-    def configure(self) -> None:
-        if self.length == 0:
-            raise self.error("length must be > 0")
 
     def push(self, port: int, batch: PacketBatch) -> None:
         batch = self.require_length(batch, self.offset + self.length, "too short to hash")

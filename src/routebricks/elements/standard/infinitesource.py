@@ -6,17 +6,25 @@ import time
 
 import numpy as np
 
-from routebricks.engine.args import Arg, Bool, Bytes, Int
+from routebricks.engine.args import MAX_PACKET, Arg, Bool, Burst, Bytes, Int, IntRange
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import PacketBatch
 
 DEFAULT_DATA = b"Random bullshit in a packet, at least 64 bytes long. Well, now it is."
+#: LENGTH: a packet length, or -1 for DATA's own length.
+PACKET_LENGTH = IntRange(-1, MAX_PACKET, "length")
 
 
 def packet_data(data: bytes, length: int) -> bytes:
-    """DATA cut or repeated to LENGTH bytes (Click's LENGTH convention); -1 keeps DATA."""
+    """DATA cut or repeated to LENGTH bytes (Click's LENGTH convention); -1 keeps DATA.
+    ValueError for a packet longer than 65535 bytes."""
     if length < 0:
+        if len(data) > MAX_PACKET:
+            raise ValueError(
+                f"DATA is {len(data)} bytes; a packet is at most {MAX_PACKET} (set LENGTH "
+                "to cut it)"
+            )
         return data
     if not data:
         return bytes(length)
@@ -32,9 +40,11 @@ class InfiniteSource(Source):
         DATA (bytes, positional, default Click's 69-byte text): the packet contents
             (``0x...`` hex, ``\\<...>`` hex, or a string).
         LIMIT (integer, positional, default -1): total packets to send (-1: no limit).
-        BURST (positive integer, positional, default --kp): packets per batch (kp).
+        BURST (positive integer, positional, default --kp): packets per batch (kp), at most
+            1048576.
         ACTIVE (bool, positional, default true): whether to send.
-        LENGTH (integer, default -1): packet length; DATA is cut or repeated to it.
+        LENGTH (integer, default -1): packet length, 0 to 65535; DATA is cut or repeated
+            to it (-1: DATA's own length, at most 65535 bytes).
         STOP (bool, default false): stop the router after LIMIT packets.
         TIMESTAMP (bool, default true): set each packet's timestamp annotation to now.
     Behaviour: each call builds one batch of identical packets in a fresh pool (a single
@@ -51,18 +61,19 @@ class InfiniteSource(Source):
     ARGS = (
         Arg("DATA", Bytes, DEFAULT_DATA, positional=True),
         Arg("LIMIT", Int, -1, positional=True),
-        Arg("BURST", Int, None, positional=True),
+        Arg("BURST", Burst, None, positional=True),
         Arg("ACTIVE", Bool, True, positional=True),
-        Arg("LENGTH", Int, -1),
+        Arg("LENGTH", PACKET_LENGTH, -1),
         Arg("STOP", Bool, False),
         Arg("TIMESTAMP", Bool, True),
     )
 
     def configure(self) -> None:
         super().configure()
-        if self.burst is not None and self.burst < 1:
-            raise self.error("BURST must be at least 1")
-        self._set_data()
+        try:
+            self._set_data()
+        except ValueError as e:
+            raise self.error(str(e)) from None
 
     def _set_data(self) -> None:
         self.payload = packet_data(self.data, self.length)
@@ -105,10 +116,7 @@ class InfiniteSource(Source):
     @write_handler("burst")
     def h_set_burst(self, v: str) -> None:
         """Set packets per batch."""
-        b = Int.parse(v)
-        if b < 1:
-            raise ValueError("burst must be at least 1")
-        self.burst = b
+        self.burst = Burst.parse(v)
 
     @read_handler("data")
     def h_data(self) -> str:

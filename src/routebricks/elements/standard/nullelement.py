@@ -20,6 +20,7 @@ class Null(Element):
 
     port_count = "1/1"
     processing = "a/a"
+    PASSES_ALL = True
 
 
 class PushNull(Null):

@@ -44,6 +44,7 @@ class Paint(Element):
 
     port_count = "1/1"
     processing = "a/a"
+    PASSES_ALL = True
     ARGS = (
         Arg("COLOR", _COLOR, positional=True, required=True),
         Arg("ANNO", Word, "PAINT", positional=True),

@@ -82,6 +82,7 @@ class Print(Element):
 
     port_count = "1/1"
     processing = "a/a"
+    PASSES_ALL = True
     ARGS = (
         Arg("LABEL", String, "", positional=True),
         Arg("MAXLENGTH", Int, 24, positional=True),

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from routebricks.elements.standard.infinitesource import DEFAULT_DATA, packet_data
-from routebricks.engine.args import Arg, Bandwidth, Bool, Bytes, Double, Int, PosInt
+from routebricks.elements.standard.infinitesource import DEFAULT_DATA, PACKET_LENGTH, packet_data
+from routebricks.engine.args import Arg, Bandwidth, Bool, Burst, Bytes, DoubleRange, Int
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import PacketBatch
@@ -24,6 +24,14 @@ def make_copies(payload: bytes, n: int, timestamp_ns: int | None = None) -> Pack
     return b
 
 
+#: Packets per second; Click's RATE is an unsigned 32-bit number.
+RATE = DoubleRange(0, 0xFFFFFFFF, "rate in packets per second")
+#: RATE 0 is refused: Click reads it as "no limit" (its token bucket's unlimited rate), so a
+#: configuration written for Click expects packets, and one written fresh expects none.
+RATE_ZERO_HINT = ("in Click, RATE 0 means no rate limit: use InfiniteSource to send as fast "
+                  "as possible, or ACTIVE false to send nothing")
+
+
 def bucket_size(rate: float) -> float:
     """Click's token-bucket depth for a packet rate: 2 below 200 pkt/s, else rate/100."""
     return 2.0 if rate < 200 else rate / 100.0
@@ -36,14 +44,18 @@ class RatedSource(Source):
     Arguments:
         DATA (bytes, positional, default Click's 69-byte text): the packet contents
             (``0x...`` hex, ``\\<...>`` hex, or a string).
-        RATE (real, positional, default 10): packets per second.
+        RATE (real, positional, default 10): packets per second, greater than 0 and at
+            most 4294967295. RATE 0 is refused: Click reads it as "no limit" (use
+            InfiniteSource for that, or ACTIVE false to send nothing).
         LIMIT (integer, positional, default -1): total packets to send (-1: no limit).
         ACTIVE (bool, positional, default true): whether to send.
-        LENGTH (integer, default -1): packet length; DATA is cut or repeated to it.
-        BANDWIDTH (bandwidth, default unset): send at this bit rate instead; RATE becomes
-            BANDWIDTH / (8 * packet length).
+        LENGTH (integer, default -1): packet length, 0 to 65535; DATA is cut or repeated
+            to it (-1: DATA's own length, at most 65535 bytes).
+        BANDWIDTH (bandwidth, default unset): send at this bit rate instead (greater than 0);
+            RATE becomes BANDWIDTH / (8 * packet length).
         STOP (bool, default false): stop the router after LIMIT packets.
-        BURST (positive integer, default --kp): the most packets per batch (kp).
+        BURST (positive integer, default --kp): the most packets per batch (kp), at most
+            1048576.
     Behaviour: a token bucket fills at RATE tokens per second up to Click's depth (2 tokens
         below 200 pkt/s, else RATE/100) and starts with one token. Each call emits one batch
         of as many packets as there are whole tokens, at most BURST (kp), in a fresh pool;
@@ -65,24 +77,34 @@ class RatedSource(Source):
     processing = "/a"
     ARGS = (
         Arg("DATA", Bytes, DEFAULT_DATA, positional=True),
-        Arg("RATE", Double, 10.0, positional=True),
+        Arg("RATE", RATE, 10.0, positional=True),
         Arg("LIMIT", Int, -1, positional=True),
         Arg("ACTIVE", Bool, True, positional=True),
-        Arg("LENGTH", Int, -1),
+        Arg("LENGTH", PACKET_LENGTH, -1),
         Arg("BANDWIDTH", Bandwidth, None),
         Arg("STOP", Bool, False),
-        Arg("BURST", PosInt, None),
+        Arg("BURST", Burst, None),
     )
 
     def configure(self) -> None:
         super().configure()
-        if self.rate < 0:
-            raise self.error(f"RATE {self.rate:g} is negative", "give packets per second")
-        self.payload = packet_data(self.data, self.length)
+        try:
+            self.payload = packet_data(self.data, self.length)
+        except ValueError as e:
+            raise self.error(str(e)) from None
         if self.bandwidth is not None:
             if not self.payload:
                 raise self.error("BANDWIDTH needs a non-empty packet", "set DATA or LENGTH")
+            if self.bandwidth <= 0:
+                raise self.error("BANDWIDTH 0 would send nothing", RATE_ZERO_HINT)
             self.rate = self.bandwidth / len(self.payload)  # Bandwidth is bytes/s
+            if self.rate > RATE.maximum:
+                raise self.error(
+                    f"BANDWIDTH is {self.rate:g} packets per second, more than {RATE.maximum:g}",
+                    "give a lower BANDWIDTH or a longer packet (LENGTH)",
+                )
+        elif self.rate == 0:
+            raise self.error("RATE 0 would send nothing", RATE_ZERO_HINT)
         self._reset_bucket()
 
     def _reset_bucket(self) -> None:
@@ -139,10 +161,10 @@ class RatedSource(Source):
 
     @write_handler("rate")
     def h_set_rate(self, v: str) -> None:
-        """Set packets per second (the bucket depth follows, as in Click)."""
-        r = Double.parse(v)
-        if r < 0:
-            raise ValueError("rate must be at least 0")
+        """Set packets per second (the bucket depth follows, as in Click); 0 is refused."""
+        r = RATE.parse(v)
+        if r == 0:
+            raise ValueError(f"rate 0 would send nothing ({RATE_ZERO_HINT})")
         self.rate = r
         self._tokens = min(self._tokens, bucket_size(r))
 
@@ -179,8 +201,9 @@ class RatedSource(Source):
     @write_handler("data")
     def h_set_data(self, v: str) -> None:
         """Set the packet contents (the text as given)."""
-        self.data = v.encode("latin-1")
-        self.payload = packet_data(self.data, self.length)
+        data = v.encode("latin-1")
+        self.payload = packet_data(data, self.length)
+        self.data = data
 
     @read_handler("length")
     def h_length(self) -> int:
@@ -190,5 +213,6 @@ class RatedSource(Source):
     @write_handler("length")
     def h_set_length(self, v: str) -> None:
         """Set the packet length (-1: the length of DATA)."""
-        self.length = Int.parse(v)
-        self.payload = packet_data(self.data, self.length)
+        length = PACKET_LENGTH.parse(v)
+        self.payload = packet_data(self.data, length)
+        self.length = length

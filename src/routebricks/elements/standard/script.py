@@ -7,10 +7,12 @@ import re
 import sys
 from dataclasses import dataclass
 
-from routebricks.engine.args import Arg, Bool, Choice, Seconds, unquote
+from routebricks.engine.args import Arg, Bool, Choice, IntRange, Seconds, unquote
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.errors import HandlerError
 
+#: A number of steps (pause N, the step handler).
+_STEPS = IntRange(0, 2**63 - 1, "step count")
 _WAITS = {"wait", "pause", "wait_step", "wait_stop", "wait_time", "wait_for"}
 _KNOWN = _WAITS | {
     "write",
@@ -177,7 +179,10 @@ class Script(Element):
                     token = self.timer_token = self._token_seq
                     self.router.schedule(delay, lambda t=token: self._timer_fired(t))
                 else:
-                    need = int(arg) if arg else 1
+                    try:
+                        need = _STEPS.parse(arg) if arg else 1
+                    except ValueError as e:
+                        raise self.error(f"bad step count in '{op} {arg[:40]}': {e}") from None
                     used = min(need, self.pending_steps)
                     self.pending_steps -= used
                     if used == need:
@@ -268,7 +273,7 @@ class Script(Element):
     def h_step(self, value: str) -> None:
         """Advance a blocked wait by N steps (default 1)."""
         v = value.strip()
-        self.step(1 if not v or v == "router" else int(v))
+        self.step(1 if not v or v == "router" else _STEPS.parse(v))
 
     @write_handler("run")
     def h_run(self, _: str) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import sys
 from collections import deque
 
-from routebricks.engine.args import Arg, UInt
+from routebricks.engine.args import Arg, IntRange
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.engine.source import DEFAULT_KP
 from routebricks.packet.batch import PacketBatch
+
+#: Click's Queue capacity is an unsigned 32-bit number.
+_CAPACITY = IntRange(0, 0xFFFFFFFF, "packet count")
 
 
 class SimpleQueue(Element):
@@ -16,7 +19,8 @@ class SimpleQueue(Element):
 
     Ports: 1 push input; output 0 pull, optional output 1 push (dropped packets).
     Arguments:
-        CAPACITY (unsigned, positional, default 1000): the most packets the queue holds.
+        CAPACITY (unsigned, positional, default 1000): the most packets the queue holds,
+            at most 4294967295 (as in Click, an unsigned 32-bit number).
     Behaviour: pushed batches are stored whole in a deque (no packet bytes are copied); a
         batch that does not fit is cut, and its tail is dropped (tail drop): sent out of
         output 1 if it is connected, else freed and counted as the drop reason "queue full".
@@ -40,7 +44,7 @@ class SimpleQueue(Element):
 
     port_count = "1/1-2"
     processing = "h/lh"
-    ARGS = (Arg("CAPACITY", UInt, 1000, positional=True),)
+    ARGS = (Arg("CAPACITY", _CAPACITY, 1000, positional=True),)
 
     def configure(self) -> None:
         self._q: deque[PacketBatch] = deque()
@@ -137,7 +141,7 @@ class SimpleQueue(Element):
     @write_handler("capacity")
     def h_set_capacity(self, v: str) -> None:
         """Set the capacity; packets beyond it (the newest) are dropped."""
-        self.capacity = UInt.parse(v)
+        self.capacity = _CAPACITY.parse(v)
         extra = self._truncate(self.capacity)
         if extra is not None:
             self.drop(extra, "capacity reduced")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from routebricks.engine.args import IntRange
 from routebricks.engine.element import Element, read_handler
+from routebricks.errors import shown
+
+_WORKER = IntRange(0, 65535, "worker number")
 
 
 class StaticThreadSched(Element):
@@ -35,10 +39,12 @@ class StaticThreadSched(Element):
         for arg in self.rest:
             words = arg.split()
             if len(words) != 2 or not words[1].lstrip("-").isdigit():
-                raise self.error(f"bad argument {arg!r}", "expected 'ELEMENT THREAD'")
-            name, thread = words[0], int(words[1])
-            if thread < 0:
-                raise self.error(f"worker {thread} for {name!r} is negative")
+                raise self.error(f"bad argument {shown(arg)}", "expected 'ELEMENT THREAD'")
+            try:
+                thread = _WORKER.parse(words[1])
+            except ValueError as e:
+                raise self.error(f"bad worker {shown(words[1])} for {words[0]!r}: {e}") from None
+            name = words[0]
             matches = [n for n in self.router.elements
                        if n == name or n.startswith(name + "/")]
             if not matches:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routebricks.engine.args import Arg, UInt
+from routebricks.engine.args import Arg, PacketLength
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet.batch import PacketBatch
 
@@ -12,7 +12,7 @@ class Strip(Element):
 
     Ports: 1 input, 1 output (agnostic).
     Arguments:
-        LENGTH (unsigned, positional, required): bytes to remove.
+        LENGTH (unsigned, positional, required): bytes to remove, at most 65535.
     Behaviour: moves each packet's start LENGTH bytes forward (no bytes are copied; the
         removed bytes become headroom, so a later Unstrip(LENGTH) brings them back). Packets
         shorter than LENGTH are dropped and counted as "shorter than Strip length".
@@ -25,7 +25,7 @@ class Strip(Element):
 
     port_count = "1/1"
     processing = "a/a"
-    ARGS = (Arg("LENGTH", UInt, positional=True, required=True),)
+    ARGS = (Arg("LENGTH", PacketLength, positional=True, required=True),)
 
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         batch = self.require_length(batch, self.length, "shorter than Strip length")
@@ -44,7 +44,7 @@ class Unstrip(Element):
 
     Ports: 1 input, 1 output (agnostic).
     Arguments:
-        LENGTH (unsigned, positional, required): bytes to add.
+        LENGTH (unsigned, positional, required): bytes to add, at most 65535.
     Behaviour: moves each packet's start LENGTH bytes back into its headroom (repacking the
         batch first, with ``ensure_room``, when the headroom is too small). The bytes that
         reappear are whatever the headroom held: the bytes a Strip removed, or zeros in a
@@ -58,7 +58,7 @@ class Unstrip(Element):
 
     port_count = "1/1"
     processing = "a/a"
-    ARGS = (Arg("LENGTH", UInt, positional=True, required=True),)
+    ARGS = (Arg("LENGTH", PacketLength, positional=True, required=True),)
 
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         if len(batch) and self.length:

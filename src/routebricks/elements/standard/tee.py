@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from routebricks.engine.args import Arg, PosInt
+from routebricks.engine.args import Arg, IntRange
 from routebricks.engine.element import Element
+from routebricks.engine.graph import MAX_PORTS
 from routebricks.packet.batch import PacketBatch
+
+_OUTPUTS = IntRange(1, MAX_PORTS, "output count")
 
 
 class Tee(Element):
@@ -28,7 +31,8 @@ class Tee(Element):
 
     port_count = "1/1-"
     processing = "h/h"
-    ARGS = (Arg("N", PosInt, None, positional=True),)
+    PASSES_ALL = True
+    ARGS = (Arg("N", _OUTPUTS, None, positional=True),)
 
     def configure(self) -> None:
         if self.n is not None:
@@ -60,7 +64,8 @@ class PullTee(Element):
 
     port_count = "1/1-"
     processing = "l/lh"
-    ARGS = (Arg("N", PosInt, None, positional=True),)
+    PASSES_ALL = True
+    ARGS = (Arg("N", _OUTPUTS, None, positional=True),)
 
     def configure(self) -> None:
         if self.n is not None:

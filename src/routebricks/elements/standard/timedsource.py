@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from routebricks.elements.standard.infinitesource import DEFAULT_DATA
-from routebricks.engine.args import Arg, Bool, Bytes, Int, Seconds, UInt
+from routebricks.engine.args import MAX_PACKET, Arg, Bool, Bytes, Int, PacketLength, Seconds
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
 from routebricks.packet.batch import DEFAULT_TAILROOM, PacketBatch
@@ -38,7 +38,8 @@ class TimedSource(Source):
         LIMIT (integer, default -1): total packets to send (-1: no limit).
         ACTIVE (bool, default true): whether to send.
         STOP (bool, default false): stop the router one INTERVAL after the LIMIT-th packet.
-        HEADROOM (unsigned, default 64): bytes of headroom in front of each packet.
+        HEADROOM (unsigned, default 64): bytes of headroom in front of each packet, at most
+            65535.
     Behaviour: the first packet leaves one INTERVAL after the router starts running, then
         one every INTERVAL (each timer is scheduled when the previous one fires), as a batch
         of one packet whose timestamp annotation is the current time. While inactive the
@@ -63,7 +64,7 @@ class TimedSource(Source):
         Arg("LIMIT", Int, -1),
         Arg("ACTIVE", Bool, True),
         Arg("STOP", Bool, False),
-        Arg("HEADROOM", UInt, 64),
+        Arg("HEADROOM", PacketLength, 64),
     )
 
     def configure(self) -> None:
@@ -71,6 +72,8 @@ class TimedSource(Source):
         self.burst = 1
         if self.interval <= 0:
             raise self.error("INTERVAL must be greater than 0", "e.g. TimedSource(100ms)")
+        if len(self.data) > MAX_PACKET:
+            raise self.error(f"DATA is {len(self.data)} bytes; a packet is at most {MAX_PACKET}")
         self._armed = False  # a timer is pending
         self._final = False  # the timer after the LIMIT-th packet has fired
 
@@ -129,7 +132,10 @@ class TimedSource(Source):
     @write_handler("data")
     def h_set_data(self, v: str) -> None:
         """Set the packet contents (the text as given)."""
-        self.data = v.encode("latin-1")
+        data = v.encode("latin-1")
+        if len(data) > MAX_PACKET:
+            raise ValueError(f"data is {len(data)} bytes; a packet is at most {MAX_PACKET}")
+        self.data = data
 
     @read_handler("limit")
     def h_limit(self) -> int:
@@ -157,4 +163,4 @@ class TimedSource(Source):
     @write_handler("headroom")
     def h_set_headroom(self, v: str) -> None:
         """Set the headroom of future packets."""
-        self.headroom = UInt.parse(v)
+        self.headroom = PacketLength.parse(v)
