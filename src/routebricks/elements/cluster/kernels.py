@@ -1,0 +1,104 @@
+"""Compiled passes of the cluster elements: classify every frame by its cluster MAC and
+group the batch by output, in one loop each (no per-packet Python).
+
+Each kernel returns a per-group packet order and group bounds (a counting sort, stable):
+outputs ``0 .. n-1`` first, then one group per drop reason, so the element emits or drops
+each group with one ``select``. The MAC layout is :mod:`routebricks.packet.clustermac`'s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from routebricks.packet.clustermac import INTERFACE_BYTE0
+
+#: Frames shorter than an Ethernet header.
+CODE_SHORT = 0
+#: The destination MAC is not a cluster MAC (clustermac.decode's rule).
+CODE_NOT_CLUSTER = 1
+#: The MAC names a server (ClusterSwitch, DirectVLB) or port (ClusterDecap) out of range.
+CODE_RANGE = 2
+#: The output server is marked down.
+CODE_DOWN = 3
+#: The output server is this server (DirectVLB only: a misconfiguration).
+CODE_SELF = 4
+NCODES = 5
+
+ETHER_HLEN = 14
+
+
+@njit(cache=True, nogil=True)
+def group(code: np.ndarray, ngroups: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Packet indices grouped by ``code`` (stable) and the ``ngroups + 1`` group bounds."""
+    n = code.shape[0]
+    bounds = np.zeros(ngroups + 1, np.int64)
+    for k in range(n):
+        bounds[code[k] + 1] += 1
+    for g in range(ngroups):
+        bounds[g + 1] += bounds[g]
+    fill = bounds[:ngroups].copy()
+    order = np.empty(n, np.int64)
+    for k in range(n):
+        c = code[k]
+        order[fill[c]] = k
+        fill[c] += 1
+    return order, bounds
+
+
+@njit(cache=True, nogil=True, inline="always")
+def frame_code(pool: np.ndarray, o: int, length: int) -> int:  # pragma: no cover - compiled
+    """-1 for a cluster frame, else the drop code of a short or non-cluster frame."""
+    if length < ETHER_HLEN:
+        return CODE_SHORT
+    b0 = pool[o]
+    if (b0 & 0x03) != 0x02 or b0 == INTERFACE_BYTE0:
+        return CODE_NOT_CLUSTER
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
+                  down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """ClusterSwitch: output = byte 1 of the destination MAC (``down.shape[0]`` servers)."""
+    n = off.shape[0]
+    nservers = down.shape[0]
+    code = np.empty(n, np.int64)
+    for k in range(n):
+        o = off[k]
+        c = frame_code(pool, o, length[k])
+        if c < 0:
+            j = np.int64(pool[o + 1])
+            if j >= nservers:
+                c = CODE_RANGE
+            elif down[j]:
+                c = CODE_DOWN
+            else:
+                code[k] = j
+                continue
+        code[k] = nservers + c
+    return group(code, nservers + NCODES)
+
+
+@njit(cache=True, nogil=True)
+def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
+                 nports: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """ClusterDecap: output = byte 0 >> 2; also each frame's next hop (bytes 2-5)."""
+    n = off.shape[0]
+    code = np.empty(n, np.int64)
+    next_hop = np.zeros(n, np.uint32)
+    for k in range(n):
+        o = off[k]
+        c = frame_code(pool, o, length[k])
+        if c < 0:
+            port = np.int64(pool[o] >> 2)
+            if port >= nports:
+                c = CODE_RANGE
+            else:
+                code[k] = port
+                next_hop[k] = ((np.uint32(pool[o + 2]) << 24) | (np.uint32(pool[o + 3]) << 16)
+                               | (np.uint32(pool[o + 4]) << 8) | np.uint32(pool[o + 5]))
+                continue
+        code[k] = nports + c
+    order, bounds = group(code, nports + NCODES)
+    return next_hop, order, bounds

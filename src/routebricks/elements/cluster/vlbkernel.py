@@ -1,0 +1,239 @@
+"""DirectVLB's per-packet path choice, compiled: one loop over the batch that reads each
+frame's output server (byte 1 of its cluster MAC), hashes its flow, keeps or re-picks its
+flowlet's path, charges the path's token bucket and groups the batch by output.
+
+A *path* toward output server ``j`` is named by the server the frame is sent to: ``j``
+itself (direct) or an intermediate ``x`` (phase 1 of VLB, which ``x`` forwards to ``j``).
+Token buckets count bytes: ``direct[j]`` meters what goes straight to ``j``, ``spill[x]``
+what goes through ``x``; both are refilled by the time since the last batch, capped at the
+burst or at what that time earns, whichever is more. A path *has budget* while its bucket
+is positive; a packet sent on a path takes its length out of the bucket, which may then go
+negative, down to minus the burst (a link queue's worth of debt: an overload long past is
+not held against a path forever). A flowlet's path is *full* when its next packet would
+take the bucket below minus the burst: a flowlet may run one burst over its path's rate
+before it is spread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from routebricks.elements.cluster.kernels import (
+    CODE_DOWN,
+    CODE_RANGE,
+    CODE_SELF,
+    NCODES,
+    frame_code,
+    group,
+)
+
+#: Flowlet statistics (indices of the ``stats`` array).
+STAT_NEW = 0  # flowlets begun (a flow's first packet, or one after a gap over DELTA)
+STAT_KEPT = 1  # packets sent on their flowlet's path
+STAT_SPREAD = 2  # packets of a flowlet whose path was full, spread on their own
+
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_ONE = np.uint64(1)
+_EIGHT = np.uint64(8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fmix(h: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    # MurmurHash3's 64-bit finalizer: every input bit flips about half the output bits.
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _be(pool: np.ndarray, p: int, nbytes: int) -> np.uint64:  # pragma: no cover - compiled
+    v = np.uint64(0)
+    for q in range(p, p + nbytes):
+        v = (v << _EIGHT) | np.uint64(pool[q])
+    return v
+
+
+@njit(cache=True, nogil=True)
+def flow_hash(pool: np.ndarray, p: int, end: int) -> np.uint64:  # pragma: no cover - compiled
+    """A 64-bit hash of the IPv4 5-tuple of the header at ``p`` (the packet ends at ``end``):
+    addresses and protocol always, ports for TCP, UDP, DCCP and SCTP first fragments.
+    0 when there is no whole IPv4 header (all such packets make one flow)."""
+    if p + 20 > end:
+        return np.uint64(0)
+    ihl = np.int64(pool[p] & 0x0F) * 4
+    proto = np.int64(pool[p + 9])
+    frag = (np.int64(pool[p + 6] & 0x1F) << 8) | np.int64(pool[p + 7])
+    ports = np.uint64(0)
+    if ((proto == 6 or proto == 17 or proto == 33 or proto == 132) and frag == 0
+            and ihl >= 20 and p + ihl + 4 <= end):
+        ports = _be(pool, p + ihl, 4)
+    key = (ports << _EIGHT) | np.uint64(proto) | (_ONE << np.uint64(63))
+    return _fmix(_be(pool, p + 12, 8) ^ _fmix(key))
+
+
+@njit(cache=True, nogil=True)
+def flow_hashes(pool: np.ndarray, pos: np.ndarray,
+                end: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`flow_hash` of every packet (tests and tools)."""
+    out = np.empty(pos.shape[0], np.uint64)
+    for k in range(pos.shape[0]):
+        out[k] = flow_hash(pool, pos[k], end[k])
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _random(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
+    # xorshift64*: the element's own generator, so SEED makes a run repeatable.
+    x = rng[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[0] = x
+    return x * np.uint64(2685821657736338717)
+
+
+@njit(cache=True, nogil=True)
+def _choose_direct(j: int, me: int, n: int, down: np.ndarray, direct: np.ndarray,
+                   spill: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Direct VLB: straight to ``j`` while its bucket has budget; else the intermediate
+    with the fullest bucket (budget or not: the least behind); ``j`` if there is none."""
+    if direct[j] > 0.0:
+        return j
+    best = -1
+    best_tokens = -np.inf
+    ties = 0
+    for x in range(n):
+        if x in (me, j) or down[x]:
+            continue
+        t = spill[x]
+        if t > best_tokens:
+            best, best_tokens, ties = x, t, 1
+        elif t == best_tokens:
+            # Equal buckets (all full, all at the debt floor): each alike (reservoir
+            # sampling), so no intermediate is favoured by its number.
+            ties += 1
+            if (_random(rng) >> _S33) % np.uint64(ties) == 0:
+                best = x
+    return j if best < 0 else best
+
+
+@njit(cache=True, nogil=True)
+def _choose_classic(j: int, me: int, n: int, down: np.ndarray,
+                    rng: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Classic VLB: a node uniformly at random among the N (down ones excluded); this server
+    or ``j`` itself mean straight to ``j``."""
+    nn = np.uint64(n)
+    for _ in range(4 * n):
+        x = np.int64((_random(rng) >> _S33) % nn)
+        if x in (me, j):
+            return j
+        if not down[x]:
+            return x
+    return j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _choose(classic: bool, j: int, me: int, n: int, down: np.ndarray, direct: np.ndarray,
+            spill: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover - compiled
+    if classic:
+        return _choose_classic(j, me, n, down, rng)
+    return _choose_direct(j, me, n, down, direct, spill, rng)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _flow_slot(f_tag: np.ndarray, f_time: np.ndarray, f_dest: np.ndarray, base: int,
+               tag: np.uint32, j: int) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """The flow table is 2-way set associative: the flow's slot in the pair at ``base``
+    and whether it was there; else the slot to take (an empty one, or the older)."""
+    for s in range(base, base + 2):
+        if f_dest[s] == j and f_tag[s] == tag:
+            return s, True
+    if f_dest[base] < 0:
+        return base, False
+    if f_dest[base + 1] < 0 or f_time[base + 1] < f_time[base]:
+        return base + 1, False
+    return base, False
+
+
+@njit(cache=True, nogil=True)
+def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndarray,
+              has_nh: bool, me: int, down: np.ndarray, classic: bool, flowlets: bool,
+              now: int, elapsed: int, delta: int, direct: np.ndarray, spill: np.ndarray,
+              direct_rate: float, spill_rate: float, burst: float, f_tag: np.ndarray,
+              f_time: np.ndarray, f_path: np.ndarray, f_dest: np.ndarray, rng: np.ndarray,
+              counts: np.ndarray,
+              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Choose the next server of every frame; return the batch grouped by output (``n``
+    outputs, then the drop codes of :mod:`.kernels`). Rates are bytes per nanosecond;
+    ``elapsed`` is the time since the previous batch (ns); the flow table's size is a power
+    of two, at least 2; ``counts[p, j]`` counts packets sent toward ``j`` through ``p``."""
+    n = down.shape[0]
+    # A batch's packets arrived over the time since the last one: what that time earns is
+    # theirs even when it exceeds the burst (batches may be further apart than BURST lasts).
+    d_earned = direct_rate * elapsed
+    s_earned = spill_rate * elapsed
+    d_cap = max(burst, d_earned)
+    s_cap = max(burst, s_earned)
+    for x in range(n):
+        direct[x] = min(d_cap, direct[x] + d_earned)
+        spill[x] = min(s_cap, spill[x] + s_earned)
+    mask = np.uint64(f_tag.shape[0] - 2)  # even slots: the first of each pair
+    m = off.shape[0]
+    code = np.empty(m, np.int64)
+    for k in range(m):
+        o = off[k]
+        size = length[k]
+        c = frame_code(pool, o, size)
+        if c < 0:
+            j = np.int64(pool[o + 1])
+            if j >= n:
+                c = CODE_RANGE
+            elif j == me:
+                c = CODE_SELF
+            elif down[j]:
+                c = CODE_DOWN
+        if c >= 0:
+            code[k] = n + c
+            continue
+        p = -1
+        if flowlets:
+            ip = nh[k] if has_nh and nh[k] >= 0 else o + 14
+            h = flow_hash(pool, ip, o + size)
+            base = np.int64((h >> np.uint64(32)) & mask)
+            e, found = _flow_slot(f_tag, f_time, f_dest, base,
+                                  np.uint32(h & np.uint64(0xFFFFFFFF)), j)
+            if found and now - f_time[e] <= delta:
+                q = np.int64(f_path[e])
+                if q == j or not down[q]:
+                    p = q
+            if p >= 0:
+                # A flowlet may run one burst over its path's rate before it is spread.
+                if (direct[j] if p == j else spill[p]) - size >= -burst:
+                    stats[STAT_KEPT] += 1
+                else:
+                    # Spread on its own; the flowlet keeps its path, and resumes there
+                    # once the bucket has refilled.
+                    stats[STAT_SPREAD] += 1
+                    p = _choose(classic, j, me, n, down, direct, spill, rng)
+            else:
+                stats[STAT_NEW] += 1
+                p = _choose(classic, j, me, n, down, direct, spill, rng)
+                f_tag[e] = np.uint32(h & np.uint64(0xFFFFFFFF))
+                f_dest[e] = j
+                f_path[e] = p
+            f_time[e] = now
+        else:
+            p = _choose(classic, j, me, n, down, direct, spill, rng)
+        if p == j:
+            direct[j] = max(direct[j] - size, -burst)
+        else:
+            spill[p] = max(spill[p] - size, -burst)
+        counts[p, j] += 1
+        code[k] = p
+    return group(code, n + NCODES)
