@@ -18,8 +18,7 @@ from routebricks.packet.clustermac import MAX_PORTS
 
 
 class ClusterDecap(Element):
-    """Turns cluster frames back into IP packets: the next hop from the destination MAC into
-    the ``dst_ip`` annotation, the Ethernet header off, out of the encoded port.
+    """Turns cluster frames back into IP packets bound for their encoded port and next hop.
 
     Ports: 1 push input (frames ClusterSwitch sends to this server); PORTS push outputs,
         output k to this server's external port k (its ARPQuerier).

@@ -18,8 +18,7 @@ DEFAULT_SRC_LINK = 0xFFFF
 
 
 class ClusterEncap(Element):
-    """Prepends an Ethernet header whose destination is a cluster MAC: output server,
-    port on it, and next hop, for the servers after this one.
+    """Prepends an Ethernet header whose destination MAC encodes output server, port, next hop.
 
     Ports: 1 input, 1 output (agnostic).
     Arguments:

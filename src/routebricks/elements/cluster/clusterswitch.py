@@ -18,8 +18,7 @@ from routebricks.packet.batch import PacketBatch
 
 
 class ClusterSwitch(ClusterPeers):
-    """Switches frames from the cluster's internal links by their output server (byte 1 of
-    the destination MAC), reading nothing else.
+    """Switches cluster frames by their output server (destination MAC byte 1) alone.
 
     Ports: 1 push input (frames from internal links); SERVERS push outputs: output x
         toward server x (phase 2 of VLB), output SELF to this server's ClusterDecap.

@@ -31,8 +31,7 @@ MIN_DEFAULT_BURST = 2 * 1514
 
 
 class DirectVLB(ClusterPeers):
-    """Sends each frame to the next server of its trip through the cluster: Direct VLB with
-    flowlets (RouteBricks §3.2, §6.1).
+    """Picks each frame's next server in the cluster: Direct VLB with flowlets (§3.2, §6.1).
 
     Ports: 1 push input (frames from ClusterEncap); SERVERS push outputs, output x toward
         server x (output SELF never receives: connect it to Discard).
@@ -62,24 +61,27 @@ class DirectVLB(ClusterPeers):
         MAC, see ``routebricks.packet.clustermac``); flows are told apart by a hash of the
         IPv4 5-tuple behind the Ethernet header (the network-header annotation, else byte
         14). Time is read once per batch (``clock``, monotonic nanoseconds). Every link x
-        has two byte token buckets, refilled at each batch by the time since the last and
-        capped at BURST: direct[x] at DIRECT_RATE for traffic to x itself, spill[x] at
-        LINK_RATE - DIRECT_RATE for traffic that x forwards (phase 1). A path has budget
-        while its bucket is positive; a packet sent on it takes its length out (the
-        bucket may go down to -BURST). Direct mode: a packet goes straight to j if
-        direct[j] has budget, else through the intermediate x (not SELF, not j, not down)
-        whose spill bucket is fullest — with budget, or the least behind when none has
-        any (the link's queue decides); straight to j when there is no intermediate.
-        Classic mode: through a random one of the N servers that are up (SELF or j: straight
-        to j). Flowlets: a packet of a flow seen less than DELTA ago toward the same j takes
-        its flowlet's path if that path has budget; if not, it is spread on its own as
-        above (the flowlet keeps its path); a new flowlet picks a path as above. Flow
-        state is a fixed-size table indexed by the flow hash, in one compiled pass per
-        batch. With W workers each meters 1/W of the rates (flows are spread over
-        workers by the receive fanout). Drops: "output server down" (j marked down with
-        ``peer``; down servers are never intermediates either), "output server is this
-        server" (j = SELF: a configuration error upstream), "output server out of range"
-        (j >= SERVERS), "not a cluster MAC", "too short for Ethernet".
+        has two byte token buckets, refilled at each batch by the time since the last
+        (up to BURST, or to what that time earns if more): direct[x] at DIRECT_RATE for
+        traffic to x itself, spill[x] at LINK_RATE - DIRECT_RATE for traffic that x
+        forwards (phase 1). A path has budget while its bucket is positive; a packet sent
+        on it takes its length out (the bucket goes down to -BURST at most). Direct mode:
+        a packet goes straight to j if direct[j] has budget, else through the
+        intermediate x (not SELF, not j, not down) whose spill bucket is fullest — with
+        budget, or the least behind when none has any (the link's queue decides; equal
+        ones alike at random); straight to j when there is no intermediate. Classic mode:
+        through a random one of the N servers that are up (SELF or j: straight to j).
+        Flowlets: a packet of a flow seen at most DELTA ago toward the same j takes its
+        flowlet's path unless that path is full — the packet would take its bucket below
+        -BURST, so a flowlet may run one burst over its path's rate; a packet whose path
+        is full is spread on its own as above (the flowlet keeps its path); a new flowlet
+        picks a path as above. Flow state lives in a fixed-size table indexed by the flow
+        hash; all of it is one compiled pass per batch. With W workers each meters 1/W of
+        the rates (flows are spread over workers by the receive fanout). Drops: "output
+        server down" (j marked down with ``peer``; down servers are never intermediates
+        either), "output server is this server" (j = SELF: a configuration error
+        upstream), "output server out of range" (j >= SERVERS), "not a cluster MAC", "too
+        short for Ethernet".
     Handlers:
         peer (write): ``J down`` or ``J up`` (several: commas or new lines); takes effect
             at the next batch.
