@@ -24,20 +24,18 @@ DROP_NO_IP = "no IP header"
 
 
 def emit_groups(element: Element, batch: PacketBatch, order: np.ndarray, bounds: np.ndarray,
-                nout: int, reasons: tuple[str, ...]) -> np.ndarray:
+                present: np.ndarray, nout: int, reasons: tuple[str, ...]) -> None:
     """Emit group ``p < nout`` of a grouped batch (see ``kernels.group``) out of output
     ``p`` of ``element``; count group ``nout + c`` as dropped under ``reasons[c]`` (c: the
-    kernels' drop code). Returns the packets sent per output."""
-    n = len(batch)
-    sizes = np.diff(bounds)
-    for c, reason in enumerate(reasons):
-        k = int(sizes[nout + c])
-        if k:
-            element.drop(k, reason)
-    for p in np.flatnonzero(sizes[:nout]).tolist():
-        a, b = int(bounds[p]), int(bounds[p + 1])
-        element.emit(p, batch if b - a == n else batch.select(order[a:b]))
-    return sizes[:nout]
+    kernels' drop code)."""
+    b = bounds.tolist()
+    whole = len(batch)
+    for g in present.tolist():
+        lo, hi = b[g], b[g + 1]
+        if g >= nout:
+            element.drop(hi - lo, reasons[g - nout])
+        else:
+            element.emit(g, batch if hi - lo == whole else batch.select(order[lo:hi]))
 
 
 class ClusterPeers(Element):

@@ -150,17 +150,20 @@ class DirectVLB(ClusterPeers):
         """Buckets, flow table and generator for one of ``nworkers`` workers."""
         assert self.direct_rate is not None and self.burst is not None
         n = self.servers
+        self._ints = np.zeros(6, np.int64)
+        self._ints[_vk.I_ME] = self.me
+        self._ints[_vk.I_CLASSIC] = self.mode == "classic"
+        self._ints[_vk.I_FLOWLETS] = self.flowlets
+        self._ints[_vk.I_DELTA] = round(self.delta * 1e9)
+        self._rates = np.zeros(3)
         # Bytes per nanosecond, this worker's share.
-        self._direct_rate = self.direct_rate / nworkers / 1e9
-        self._spill_rate = (self.link_rate - self.direct_rate) / nworkers / 1e9
-        self._burst = float(self.burst)
-        self._direct = np.full(n, self._burst)
-        self._spill = np.full(n, self._burst)
+        self._rates[_vk.R_DIRECT] = self.direct_rate / nworkers / 1e9
+        self._rates[_vk.R_SPILL] = (self.link_rate - self.direct_rate) / nworkers / 1e9
+        self._rates[_vk.R_BURST] = self.burst
+        self._buckets = np.full((2, n), float(self.burst))
         size = 1 << max(1, (self.flow_table - 1).bit_length())
-        self._f_tag = np.zeros(size, np.uint32)
-        self._f_time = np.zeros(size, np.int64)
-        self._f_path = np.zeros(size, np.int16)
-        self._f_dest = np.full(size, -1, np.int16)  # -1: an empty entry
+        self._flows = np.zeros((size, 2), np.uint64)
+        self._flows[:, _vk.F_KEY] = _vk.EMPTY_KEY
         seed = self.seed if self.seed is not None else int.from_bytes(os.urandom(8), "little")
         seed = (seed * 0x9E3779B97F4A7C15 + worker + 1) & 0xFFFFFFFFFFFFFFFF
         self._rng = np.array([seed or 1], np.uint64)  # xorshift's state is never 0
@@ -172,16 +175,16 @@ class DirectVLB(ClusterPeers):
         if not len(batch):
             return
         now = int(self.clock())
-        elapsed = 0 if self._last is None else max(0, now - self._last)
+        ints = self._ints
+        ints[_vk.I_NOW] = now
+        ints[_vk.I_ELAPSED] = 0 if self._last is None else max(0, now - self._last)
         self._last = now
         nh = batch.annos.get("nh")
-        order, bounds = _vk.vlb_route(
+        order, bounds, present = _vk.vlb_route(
             batch.pool, batch.off, batch.length, _NO_NH if nh is None else nh, nh is not None,
-            self.me, self.down, self.mode == "classic", self.flowlets, now, elapsed,
-            int(self.delta * 1e9), self._direct, self._spill, self._direct_rate,
-            self._spill_rate, self._burst, self._f_tag, self._f_time, self._f_path,
-            self._f_dest, self._rng, self.counts, self.stats)
-        emit_groups(self, batch, order, bounds, self.servers, self.REASONS)
+            self.down, ints, self._rates, self._buckets, self._flows, self._rng, self.counts,
+            self.stats)
+        emit_groups(self, batch, order, bounds, present, self.servers, self.REASONS)
 
     @read_handler("paths", combine="merge")
     def h_paths(self) -> str:

@@ -29,21 +29,32 @@ ETHER_HLEN = 14
 
 
 @njit(cache=True, nogil=True)
-def group(code: np.ndarray, ngroups: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Packet indices grouped by ``code`` (stable) and the ``ngroups + 1`` group bounds."""
+def group(code: np.ndarray,
+          ngroups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Packet indices grouped by ``code`` (stable), the ``ngroups + 1`` group bounds, and
+    the groups that have packets (so the caller's loop is over those only)."""
     n = code.shape[0]
     bounds = np.zeros(ngroups + 1, np.int64)
     for k in range(n):
         bounds[code[k] + 1] += 1
+    nonempty = 0
     for g in range(ngroups):
+        if bounds[g + 1]:
+            nonempty += 1
         bounds[g + 1] += bounds[g]
+    present = np.empty(nonempty, np.int64)
+    i = 0
+    for g in range(ngroups):
+        if bounds[g + 1] > bounds[g]:
+            present[i] = g
+            i += 1
     fill = bounds[:ngroups].copy()
     order = np.empty(n, np.int64)
     for k in range(n):
         c = code[k]
         order[fill[c]] = k
         fill[c] += 1
-    return order, bounds
+    return order, bounds, present
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -58,9 +69,11 @@ def frame_code(pool: np.ndarray, o: int, length: int) -> int:  # pragma: no cove
 
 
 @njit(cache=True, nogil=True)
-def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
-                  down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """ClusterSwitch: output = byte 1 of the destination MAC (``down.shape[0]`` servers)."""
+def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, down: np.ndarray,
+                  counts: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """ClusterSwitch: output = byte 1 of the destination MAC (``down.shape[0]`` servers);
+    ``counts[j]`` counts frames switched to server j."""
     n = off.shape[0]
     nservers = down.shape[0]
     code = np.empty(n, np.int64)
@@ -75,16 +88,19 @@ def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
                 c = CODE_DOWN
             else:
                 code[k] = j
+                counts[j] += 1
                 continue
         code[k] = nservers + c
     return group(code, nservers + NCODES)
 
 
 @njit(cache=True, nogil=True)
-def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
-                 nports: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """ClusterDecap: output = byte 0 >> 2; also each frame's next hop (bytes 2-5)."""
+def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, counts: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """ClusterDecap: output = byte 0 >> 2 (``counts.shape[0]`` ports; ``counts[k]`` counts
+    frames sent to port k); also each frame's next hop (bytes 2-5)."""
     n = off.shape[0]
+    nports = counts.shape[0]
     code = np.empty(n, np.int64)
     next_hop = np.zeros(n, np.uint32)
     for k in range(n):
@@ -96,9 +112,10 @@ def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
                 c = CODE_RANGE
             else:
                 code[k] = port
+                counts[port] += 1
                 next_hop[k] = ((np.uint32(pool[o + 2]) << 24) | (np.uint32(pool[o + 3]) << 16)
                                | (np.uint32(pool[o + 4]) << 8) | np.uint32(pool[o + 5]))
                 continue
         code[k] = nports + c
-    order, bounds = group(code, nports + NCODES)
-    return next_hop, order, bounds
+    order, bounds, present = group(code, nports + NCODES)
+    return next_hop, order, bounds, present

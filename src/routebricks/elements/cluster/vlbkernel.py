@@ -146,44 +146,66 @@ def _choose(classic: bool, j: int, me: int, n: int, down: np.ndarray, direct: np
     return _choose_direct(j, me, n, down, direct, spill, rng)
 
 
+#: Parameters of :func:`vlb_route`: indices of its ``ints`` array ...
+I_ME, I_CLASSIC, I_FLOWLETS, I_DELTA, I_NOW, I_ELAPSED = range(6)
+#: ... and of its ``rates`` array (rates in bytes per nanosecond, burst in bytes).
+R_DIRECT, R_SPILL, R_BURST = range(3)
+#: Flow table entries (uint64 pairs): the time last seen (ns) and a key, the flow's hash
+#: tag (32 bits), output server (16) and path (16); an empty entry has server 0xFFFF.
+F_TIME, F_KEY = 0, 1
+EMPTY_KEY = np.uint64(0xFFFF << 16)
+_SIXTEEN = np.uint64(16)
+_LOW16 = np.uint64(0xFFFF)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _flow_slot(f_tag: np.ndarray, f_time: np.ndarray, f_dest: np.ndarray, base: int,
-               tag: np.uint32, j: int) -> tuple[int, bool]:  # pragma: no cover - compiled
-    """The flow table is 2-way set associative: the flow's slot in the pair at ``base``
-    and whether it was there; else the slot to take (an empty one, or the older)."""
-    for s in range(base, base + 2):
-        if f_dest[s] == j and f_tag[s] == tag:
-            return s, True
-    if f_dest[base] < 0:
+def _flow_slot(flows: np.ndarray, base: int, tag: np.uint64,
+               j: int) -> tuple[int, bool]:  # pragma: no cover - compiled
+    """The flow table is 2-way set associative: the flow's entry in the pair at ``base``
+    and whether it was there; else the entry to take (an empty one, or the older)."""
+    want = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN)
+    for e in range(base, base + 2):
+        if flows[e, F_KEY] & ~_LOW16 == want:
+            return e, True
+    if (flows[base, F_KEY] >> _SIXTEEN) & _LOW16 == _LOW16:
         return base, False
-    if f_dest[base + 1] < 0 or f_time[base + 1] < f_time[base]:
+    if ((flows[base + 1, F_KEY] >> _SIXTEEN) & _LOW16 == _LOW16
+            or flows[base + 1, F_TIME] < flows[base, F_TIME]):
         return base + 1, False
     return base, False
 
 
 @njit(cache=True, nogil=True)
 def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndarray,
-              has_nh: bool, me: int, down: np.ndarray, classic: bool, flowlets: bool,
-              now: int, elapsed: int, delta: int, direct: np.ndarray, spill: np.ndarray,
-              direct_rate: float, spill_rate: float, burst: float, f_tag: np.ndarray,
-              f_time: np.ndarray, f_path: np.ndarray, f_dest: np.ndarray, rng: np.ndarray,
-              counts: np.ndarray,
-              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+              has_nh: bool, down: np.ndarray, ints: np.ndarray, rates: np.ndarray,
+              buckets: np.ndarray, flows: np.ndarray, rng: np.ndarray, counts: np.ndarray,
+              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """Choose the next server of every frame; return the batch grouped by output (``n``
-    outputs, then the drop codes of :mod:`.kernels`). Rates are bytes per nanosecond;
-    ``elapsed`` is the time since the previous batch (ns); the flow table's size is a power
-    of two, at least 2; ``counts[p, j]`` counts packets sent toward ``j`` through ``p``."""
+    outputs, then the drop codes of :mod:`.kernels`; see ``kernels.group``). ``ints`` and
+    ``rates`` hold the parameters (``I_*``, ``R_*``; ``I_ELAPSED``: ns since the previous
+    batch); ``buckets`` the direct (row 0) and spill (row 1) buckets; ``flows`` the flow
+    table (a power of two of entries, at least 2); ``counts[p, j]`` counts packets sent
+    toward ``j`` through ``p``. Few arguments: each costs the dispatcher time per call."""
     n = down.shape[0]
+    me = ints[I_ME]
+    classic = ints[I_CLASSIC] != 0
+    flowlets = ints[I_FLOWLETS] != 0
+    delta = ints[I_DELTA]
+    now = ints[I_NOW]
+    elapsed = ints[I_ELAPSED]
+    burst = rates[R_BURST]
+    direct = buckets[0]
+    spill = buckets[1]
     # A batch's packets arrived over the time since the last one: what that time earns is
     # theirs even when it exceeds the burst (batches may be further apart than BURST lasts).
-    d_earned = direct_rate * elapsed
-    s_earned = spill_rate * elapsed
+    d_earned = rates[R_DIRECT] * elapsed
+    s_earned = rates[R_SPILL] * elapsed
     d_cap = max(burst, d_earned)
     s_cap = max(burst, s_earned)
     for x in range(n):
         direct[x] = min(d_cap, direct[x] + d_earned)
         spill[x] = min(s_cap, spill[x] + s_earned)
-    mask = np.uint64(f_tag.shape[0] - 2)  # even slots: the first of each pair
+    mask = np.uint64(flows.shape[0] - 2)  # even entries: the first of each pair
     m = off.shape[0]
     code = np.empty(m, np.int64)
     for k in range(m):
@@ -205,11 +227,10 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
         if flowlets:
             ip = nh[k] if has_nh and nh[k] >= 0 else o + 14
             h = flow_hash(pool, ip, o + size)
-            base = np.int64((h >> np.uint64(32)) & mask)
-            e, found = _flow_slot(f_tag, f_time, f_dest, base,
-                                  np.uint32(h & np.uint64(0xFFFFFFFF)), j)
-            if found and now - f_time[e] <= delta:
-                q = np.int64(f_path[e])
+            tag = h & np.uint64(0xFFFFFFFF)
+            e, found = _flow_slot(flows, np.int64((h >> np.uint64(32)) & mask), tag, j)
+            if found and now - np.int64(flows[e, F_TIME]) <= delta:
+                q = np.int64(flows[e, F_KEY] & _LOW16)
                 if q == j or not down[q]:
                     p = q
             if p >= 0:
@@ -224,10 +245,8 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
             else:
                 stats[STAT_NEW] += 1
                 p = _choose(classic, j, me, n, down, direct, spill, rng)
-                f_tag[e] = np.uint32(h & np.uint64(0xFFFFFFFF))
-                f_dest[e] = j
-                f_path[e] = p
-            f_time[e] = now
+                flows[e, F_KEY] = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN) | np.uint64(p)
+            flows[e, F_TIME] = np.uint64(now)
         else:
             p = _choose(classic, j, me, n, down, direct, spill, rng)
         if p == j:
