@@ -261,6 +261,19 @@ def test_config_language_run(tmp_path):
     assert drop_lines(r.read_handler("vlb.paths")) == {"direct 2": 20}
 
 
+def test_python_api():
+    from routebricks.elements import DirectVLB, Discard, Idle
+
+    vlb = DirectVLB(SELF=1, SERVERS=3, LINK_RATE="1Gbps", DELTA="20ms", MODE="classic",
+                    FLOWLETS=False, name="vlb")
+    Idle() >> vlb
+    for x in range(3):
+        vlb[x] >> Discard()
+    r = Router.from_elements(vlb)
+    assert vlb.delta == 0.02 and vlb.link_rate == 125e6 and vlb.direct_rate == 62.5e6
+    assert "MODE classic" in r.flat_config()
+
+
 @pytest.mark.parametrize("config, match", [
     ("SELF 4, SERVERS 4, LINK_RATE 1Gbps", "SELF 4 is not one of the 4 servers"),
     ("SELF 0, SERVERS 4", "missing required argument LINK_RATE"),

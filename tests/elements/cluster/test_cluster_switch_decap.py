@@ -139,6 +139,24 @@ def test_decap_sets_next_hop_strips_and_splits():
     assert drop_lines(r.read_handler("dec.counts")) == {"port 0": 1, "port 1": 1, "port 2": 2}
 
 
+def test_decap_and_switch_read_the_documented_layout():
+    # MACs written out by hand from clustermac's layout (byte 0: port << 2 | 0b10, byte 1:
+    # server, bytes 2-5: next hop), frames built and read back by scapy.
+    r = decap(4)
+    frames = [bytes(Ether(dst=mac, src="fe:00:00:01:00:00") / IP(dst="10.0.0.1", ttl=7))
+              for mac in ("0a:05:c0:a8:00:07", "0e:05:0a:00:00:fe", "02:05:01:02:03:04")]
+    r.find("dec").push(0, batch_of(frames))
+    got = {k: drain(r, f"q{k}") for k in range(4)}
+    assert [len(got[k]) for k in range(4)] == [1, 0, 1, 1]
+    assert got[2].anno("dst_ip").tolist() == [ip_int("192.168.0.7")]
+    assert got[3].anno("dst_ip").tolist() == [ip_int("10.0.0.254")]
+    assert got[0].anno("dst_ip").tolist() == [ip_int("1.2.3.4")]
+    assert IP(got[2].packet(0)).ttl == 7 and IP(got[2].packet(0)).dst == "10.0.0.1"
+    sw = switch(6, 5)
+    sw.find("sw").push(0, batch_of(frames))
+    assert outputs(sw, 6)[5] == frames
+
+
 def test_decap_never_touches_the_ip_header():
     # Garbage where the IP header would be: no version, no checksum, random bytes. Out
     # byte for byte, and the pool behind the Ethernet header unchanged.
