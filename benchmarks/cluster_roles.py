@@ -132,6 +132,29 @@ def measure(make: Callable[[], Router], rows: np.ndarray, kp: int, repeat: int,
     return (best_cpu, best_wall), r
 
 
+def profile(make: Callable[[Router], None] | Callable[[], Router], rows: np.ndarray,
+            kp: int) -> list[tuple[str, float, float]]:
+    """Self time per element class (Router(profile=True)): (class, ns/packet of the run's
+    packets, packets per call)."""
+    r = make(True)  # type: ignore[call-arg]
+    r.initialize()
+    first = r.find("head")
+    for b in batches(rows[: 4 * kp], kp):
+        first.push(0, b)
+    before = {row["element"]: row for row in r.stats_rows()}
+    for b in batches(rows, kp):
+        first.push(0, b)
+    by_class: dict[str, list[float]] = {}
+    for row in r.stats_rows():
+        b0 = before[row["element"]]
+        g = by_class.setdefault(row["class"], [0.0, 0.0, 0.0])
+        g[0] += row["self_ns"] - b0["self_ns"]
+        g[1] += row["calls"] - b0["calls"]
+        g[2] += row["packets"] - b0["packets"]
+    r.cleanup()
+    return [(c, g[0] / len(rows), g[2] / max(g[1], 1)) for c, g in by_class.items() if g[1]]
+
+
 def progress(msg: str) -> None:
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
@@ -166,15 +189,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cluster-roles-") as tmp:
         route_file = Path(tmp) / "routes"
         data.write_route_file(routes, route_file)
-        roles: list[tuple[str, Callable[[], Router], np.ndarray]] = [
+        roles: list[tuple[str, Callable[..., Router], np.ndarray]] = [
             ("input, direct budget (10Gbps links)",
-             lambda: Router.from_text(input_config(route_file, "10Gbps")), ip),
+             lambda prof=False: Router.from_text(input_config(route_file, "10Gbps"),
+                                                 profile=prof), ip),
             ("input, spilling (10Mbps links)",
-             lambda: Router.from_text(input_config(route_file, "10Mbps")), ip),
+             lambda prof=False: Router.from_text(input_config(route_file, "10Mbps"),
+                                                 profile=prof), ip),
             ("intermediate: ClusterSwitch",
-             lambda: Router.from_text(switch_config(decap=False)), to_others),
+             lambda prof=False: Router.from_text(switch_config(decap=False), profile=prof),
+             to_others),
             ("output: ClusterSwitch -> ClusterDecap",
-             lambda: Router.from_text(switch_config(decap=True)), to_me),
+             lambda prof=False: Router.from_text(switch_config(decap=True), profile=prof),
+             to_me),
         ]
         for label, make, rows in roles:
             results[label] = {}
@@ -187,6 +214,8 @@ def main() -> None:
                     total = sum(int(x.split("\t")[0]) for x in lines)
                     paths[label] = f"{direct / max(total, 1):.0%} direct"
                 r.cleanup()
+        progress("profiles")
+        profiles = {label: profile(make, rows, kps[-1]) for label, make, rows in roles}
 
     print("Cluster roles (RouteBricks §6.1), memory to memory, one core, Python "
           f"{sys.version.split()[0]}, numpy {np.__version__}")
@@ -208,6 +237,13 @@ def main() -> None:
         if not label.startswith("input"):
             ratios = " | ".join(f"{results[base][kp][0] / res[kp][0]:.1f}x" for kp in kps)
             print(f"| {label} | {ratios} |")
+    print()
+    print(f"Self time per element class at kp {kps[-1]} (Router(profile=True), one run; "
+          "ns per packet of the run, packets per call):")
+    for label, rows_ in profiles.items():
+        parts = ", ".join(f"{c} {ns:.0f} ({ppc:.0f})" for c, ns, ppc in
+                          sorted(rows_, key=lambda x: -x[1]) if c != "Idle")
+        print(f"  {label}: {parts}")
     print()
     if problems:
         print("UNEXPECTED counts:")

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from routebricks.elements.cluster import kernels as _ck
 from routebricks.elements.cluster.clusterpeers import DROP_NO_IP
 from routebricks.elements.ethernet.etherencap import unparse_ether
 from routebricks.engine.args import Arg, EtherAddress, IntRange
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet import clustermac
 from routebricks.packet.batch import PacketBatch
-from routebricks.packet.ip import ETHERTYPE_IP, IP_DST, ip_positions
+from routebricks.packet.ip import ETHERTYPE_IP
 
 #: The link number in the default source address (``interface_mac(SERVER, 0xFFFF)``):
 #: no internal interface has it.
 DEFAULT_SRC_LINK = 0xFFFF
+_NO_ANNO = np.zeros(0, np.uint32)
+_NO_NH = np.zeros(0, np.int64)
 
 
 class ClusterEncap(Element):
@@ -31,10 +34,9 @@ class ClusterEncap(Element):
         such column or the annotation is 0.0.0.0, the IP header's destination (the header
         found by the network-header annotation, else at the data start; packets too short
         for it are dropped as "no IP header"). The header is
-        ``clustermac.encode(SERVER, PORT, next hop)``, SRC, type 0x0800: bytes 0-1 and
-        6-13 are the same for every packet and are written as EtherEncap writes its header
-        (14 bytes of headroom made only if some packet lacks them); bytes 2-5 (the next
-        hop) are then written in one compiled pass. Nothing else of the packet changes.
+        ``clustermac.encode(SERVER, PORT, next hop)``, SRC, type 0x0800, written in one
+        compiled pass into the packets' headroom (made, as EtherEncap makes it, only if
+        some packet lacks 14 bytes). Nothing else of the packet changes.
     Handlers:
         dst (read): the destination address's fixed part, ``server J port K``.
         src (read): the source address (``FE-00-00-02-FF-FF``).
@@ -65,38 +67,23 @@ class ClusterEncap(Element):
             dst + self.src + ETHERTYPE_IP.to_bytes(2, "big"), np.uint8).copy()
 
     def process(self, batch: PacketBatch) -> PacketBatch | None:
-        if not len(batch):
+        n = len(batch)
+        if not n:
             return batch
-        next_hop = batch.annos.get("dst_ip")
-        if next_hop is None or not next_hop.all():
-            got = self._with_header_dst(batch, next_hop)
-            if got is None:
-                return None
-            batch, next_hop = got
-        out = batch.prepend(self._header)
-        out.set_u32(2, next_hop)
-        return out
-
-    def _with_header_dst(self, batch: PacketBatch, anno: np.ndarray | None
-                         ) -> tuple[PacketBatch, np.ndarray] | None:
-        """The batch and its next hops, taken from the IP header where the annotation is
-        missing or 0; packets with no IP header to read dropped (None: none left)."""
-        missing = np.ones(len(batch), np.bool_) if anno is None else anno == 0
-        pos = ip_positions(batch)
-        short = missing & (batch.off + batch.length - pos < 20)
-        if short.any():
-            self.drop(int(np.count_nonzero(short)), DROP_NO_IP)
-            keep = ~short
-            batch, pos, missing = batch.select(keep), pos[keep], missing[keep]
-            anno = None if anno is None else anno[keep]
-            if not len(batch):
-                return None
-        hdr = batch.u32_at(pos[missing] + IP_DST)
-        if anno is None:
-            return batch, hdr
-        next_hop = anno.astype(np.uint32, copy=True)
-        next_hop[missing] = hdr
-        return batch, next_hop
+        batch = batch.ensure_room(head=_ck.ETHER_HLEN)
+        anno = batch.annos.get("dst_ip")
+        nh = batch.annos.get("nh")
+        off, length, ok, bad = _ck.encap_frames(
+            batch.pool, batch.off, batch.length, self._header,
+            _NO_ANNO if anno is None else anno, anno is not None,
+            _NO_NH if nh is None else nh, nh is not None)
+        # New columns: the old ones may be shared with the batch this one was cut from.
+        batch.off, batch.length = off, length
+        batch.headroom -= _ck.ETHER_HLEN
+        if bad:
+            self.drop(bad, DROP_NO_IP)
+            return batch.select(ok) if bad < n else None
+        return batch
 
     @read_handler("dst")
     def h_dst(self) -> str:
