@@ -9,9 +9,9 @@ TTLs and prepends headers), are pushed into its first element:
     input        CheckIPHeader -> rt :: DirectIPLookup(256K-route synthetic table)
                  rt[p] -> DecIPTTL -> ClusterEncap(SERVER 1 + p/4, PORT p%4) -> vlb;
                  vlb :: DirectVLB(SELF 0, SERVERS 4, LINK_RATE ...) -> Discard x4
-                 (12 global ports on servers 1-3; one run with LINK_RATE 10Gbps: every
-                 packet has direct budget; one with 10Mbps: nearly all spill to
-                 intermediates, the costlier choice)
+                 (12 global ports on servers 1-3; with LINK_RATE 10Gbps every packet
+                 has direct budget; again without flowlets (no flow table); with 10Mbps
+                 nearly all spill to intermediates, the costlier choice)
     intermediate ClusterSwitch(SELF 1, SERVERS 4) -> Discard x4 (frames for servers 2, 3)
     output       ClusterSwitch(SELF 1, SERVERS 4) -> ClusterDecap(PORTS 4) -> Discard x4
 
@@ -48,9 +48,9 @@ PORTS = 4  # per server
 REMOTE = 3 * PORTS  # global ports of the table: servers 1..3
 
 
-def input_config(routes: Path, link_rate: str) -> str:
+def input_config(routes: Path, vlb_args: str) -> str:
     lines = [f"Idle -> head :: CheckIPHeader -> rt :: DirectIPLookup(ROUTES {routes});",
-             f"vlb :: DirectVLB(SELF 0, SERVERS {SERVERS}, LINK_RATE {link_rate});"]
+             f"vlb :: DirectVLB(SELF 0, SERVERS {SERVERS}, LINK_RATE {vlb_args});"]
     for p in range(REMOTE):
         lines.append(f"rt[{p}] -> DecIPTTL -> ClusterEncap(SERVER {1 + p // PORTS}, "
                      f"PORT {p % PORTS}) -> vlb;")
@@ -193,6 +193,9 @@ def main() -> None:
             ("input, direct budget (10Gbps links)",
              lambda prof=False: Router.from_text(input_config(route_file, "10Gbps"),
                                                  profile=prof), ip),
+            ("input, no flowlets (10Gbps links, FLOWLETS false)",
+             lambda prof=False: Router.from_text(
+                 input_config(route_file, "10Gbps, FLOWLETS false"), profile=prof), ip),
             ("input, spilling (10Mbps links)",
              lambda prof=False: Router.from_text(input_config(route_file, "10Mbps"),
                                                  profile=prof), ip),

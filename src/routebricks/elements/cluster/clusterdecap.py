@@ -60,12 +60,12 @@ class ClusterDecap(Element):
     def push(self, port: int, batch: PacketBatch) -> None:
         if not len(batch):
             return
-        next_hop, order, bounds, present = _ck.decap_frames(batch.pool, batch.off,
+        next_hop, order, meta = _ck.decap_frames(batch.pool, batch.off,
                                                              batch.length, self.counts)
         # A new column: the old one may be shared with the batch this one was cut from.
         batch.annos["dst_ip"] = next_hop
         batch.pull_front(_ck.ETHER_HLEN)
-        emit_groups(self, batch, order, bounds, present, self.ports, self.REASONS)
+        emit_groups(self, batch, order, meta, self.ports, self.REASONS)
 
     @read_handler("counts", combine="merge")
     def h_counts(self) -> str:

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from routebricks.elements.cluster.kernels import NCODES
 from routebricks.engine.args import Arg, IntRange
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
@@ -23,15 +24,16 @@ DROP_PORT_RANGE = "output port out of range"
 DROP_NO_IP = "no IP header"
 
 
-def emit_groups(element: Element, batch: PacketBatch, order: np.ndarray, bounds: np.ndarray,
-                present: np.ndarray, nout: int, reasons: tuple[str, ...]) -> None:
-    """Emit group ``p < nout`` of a grouped batch (see ``kernels.group``) out of output
-    ``p`` of ``element``; count group ``nout + c`` as dropped under ``reasons[c]`` (c: the
-    kernels' drop code)."""
-    b = bounds.tolist()
+def emit_groups(element: Element, batch: PacketBatch, order: np.ndarray, meta: np.ndarray,
+                nout: int, reasons: tuple[str, ...]) -> None:
+    """Emit group ``p < nout`` of a grouped batch (``order`` and ``meta`` from
+    ``kernels.group``) out of output ``p`` of ``element``; count group ``nout + c`` as
+    dropped under ``reasons[c]`` (c: the kernels' drop code; the codes an element never
+    produces may be left out of ``reasons``)."""
+    m = meta.tolist()
     whole = len(batch)
-    for g in present.tolist():
-        lo, hi = b[g], b[g + 1]
+    for g in m[nout + NCODES + 1:]:
+        lo, hi = m[g], m[g + 1]
         if g >= nout:
             element.drop(hi - lo, reasons[g - nout])
         else:

@@ -60,11 +60,11 @@ class ClusterSwitch(ClusterPeers):
     def push(self, port: int, batch: PacketBatch) -> None:
         if not len(batch):
             return
-        order, bounds, present = _ck.switch_frames(batch.pool, batch.off, batch.length,
+        order, meta = _ck.switch_frames(batch.pool, batch.off, batch.length,
                                                    self.down, self.counts)
         # Drop codes as the kernel numbers them (its last, "self", never happens here:
         # frames for this server go to output SELF).
-        emit_groups(self, batch, order, bounds, present, self.servers, self.REASONS)
+        emit_groups(self, batch, order, meta, self.servers, self.REASONS)
 
     @read_handler("counts", combine="merge")
     def h_counts(self) -> str:

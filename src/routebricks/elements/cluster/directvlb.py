@@ -180,11 +180,11 @@ class DirectVLB(ClusterPeers):
         ints[_vk.I_ELAPSED] = 0 if self._last is None else max(0, now - self._last)
         self._last = now
         nh = batch.annos.get("nh")
-        order, bounds, present = _vk.vlb_route(
+        order, meta = _vk.vlb_route(
             batch.pool, batch.off, batch.length, _NO_NH if nh is None else nh, nh is not None,
             self.down, ints, self._rates, self._buckets, self._flows, self._rng, self.counts,
             self.stats)
-        emit_groups(self, batch, order, bounds, present, self.servers, self.REASONS)
+        emit_groups(self, batch, order, meta, self.servers, self.REASONS)
 
     @read_handler("paths", combine="merge")
     def h_paths(self) -> str:

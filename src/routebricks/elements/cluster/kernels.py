@@ -1,9 +1,10 @@
 """Compiled passes of the cluster elements: classify every frame by its cluster MAC and
 group the batch by output, in one loop each (no per-packet Python).
 
-Each kernel returns a per-group packet order and group bounds (a counting sort, stable):
-outputs ``0 .. n-1`` first, then one group per drop reason, so the element emits or drops
-each group with one ``select``. The MAC layout is :mod:`routebricks.packet.clustermac`'s.
+Each kernel returns a per-group packet order and the group bounds (a counting sort,
+stable; see :func:`group`): outputs ``0 .. n-1`` first, then one group per drop reason, so
+the element emits or drops each group with one ``select``. The MAC layout is
+:mod:`routebricks.packet.clustermac`'s.
 """
 
 from __future__ import annotations
@@ -29,32 +30,33 @@ ETHER_HLEN = 14
 
 
 @njit(cache=True, nogil=True)
-def group(code: np.ndarray,
-          ngroups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """Packet indices grouped by ``code`` (stable), the ``ngroups + 1`` group bounds, and
-    the groups that have packets (so the caller's loop is over those only)."""
+def group(code: np.ndarray, ngroups: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Packet indices grouped by ``code`` (stable), and one array of the ``ngroups + 1``
+    group bounds followed by the groups that have packets (so that the caller loops over
+    those only; one array, as each array handed back to Python costs the call time)."""
     n = code.shape[0]
-    bounds = np.zeros(ngroups + 1, np.int64)
+    counts = np.zeros(ngroups, np.int64)
     for k in range(n):
-        bounds[code[k] + 1] += 1
+        counts[code[k]] += 1
     nonempty = 0
     for g in range(ngroups):
-        if bounds[g + 1]:
+        if counts[g]:
             nonempty += 1
-        bounds[g + 1] += bounds[g]
-    present = np.empty(nonempty, np.int64)
-    i = 0
+    meta = np.empty(ngroups + 1 + nonempty, np.int64)
+    meta[0] = 0
+    i = ngroups + 1
     for g in range(ngroups):
-        if bounds[g + 1] > bounds[g]:
-            present[i] = g
+        meta[g + 1] = meta[g] + counts[g]
+        if counts[g]:
+            meta[i] = g
             i += 1
-    fill = bounds[:ngroups].copy()
+    fill = meta[:ngroups].copy()
     order = np.empty(n, np.int64)
     for k in range(n):
         c = code[k]
         order[fill[c]] = k
         fill[c] += 1
-    return order, bounds, present
+    return order, meta
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -70,8 +72,7 @@ def frame_code(pool: np.ndarray, o: int, length: int) -> int:  # pragma: no cove
 
 @njit(cache=True, nogil=True)
 def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, down: np.ndarray,
-                  counts: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+                  counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """ClusterSwitch: output = byte 1 of the destination MAC (``down.shape[0]`` servers);
     ``counts[j]`` counts frames switched to server j."""
     n = off.shape[0]
@@ -96,7 +97,7 @@ def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, down: n
 
 @njit(cache=True, nogil=True)
 def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, counts: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
     """ClusterDecap: output = byte 0 >> 2 (``counts.shape[0]`` ports; ``counts[k]`` counts
     frames sent to port k); also each frame's next hop (bytes 2-5)."""
     n = off.shape[0]
@@ -117,8 +118,8 @@ def decap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, counts: 
                                | (np.uint32(pool[o + 4]) << 8) | np.uint32(pool[o + 5]))
                 continue
         code[k] = nports + c
-    order, bounds, present = group(code, nports + NCODES)
-    return next_hop, order, bounds, present
+    order, meta = group(code, nports + NCODES)
+    return next_hop, order, meta
 
 
 @njit(cache=True, nogil=True)

@@ -99,16 +99,14 @@ def _random(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _choose_direct(j: int, me: int, n: int, down: np.ndarray, direct: np.ndarray,
-                   spill: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover - compiled
-    """Direct VLB: straight to ``j`` while its bucket has budget; else the intermediate
-    with the fullest bucket (budget or not: the least behind); ``j`` if there is none."""
-    if direct[j] > 0.0:
-        return j
+def _intermediate(j: int, me: int, down: np.ndarray, spill: np.ndarray,
+                  rng: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Direct VLB past the direct budget: the intermediate (not ``me``, not ``j``, not
+    down) with the fullest bucket — with budget, or the least behind; ``j`` if none."""
     best = -1
     best_tokens = -np.inf
     ties = 0
-    for x in range(n):
+    for x in range(down.shape[0]):
         if x in (me, j) or down[x]:
             continue
         t = spill[x]
@@ -124,10 +122,10 @@ def _choose_direct(j: int, me: int, n: int, down: np.ndarray, direct: np.ndarray
 
 
 @njit(cache=True, nogil=True)
-def _choose_classic(j: int, me: int, n: int, down: np.ndarray,
-                    rng: np.ndarray) -> int:  # pragma: no cover - compiled
+def _classic(j: int, me: int, down: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover
     """Classic VLB: a node uniformly at random among the N (down ones excluded); this server
     or ``j`` itself mean straight to ``j``."""
+    n = down.shape[0]
     nn = np.uint64(n)
     for _ in range(4 * n):
         x = np.int64((_random(rng) >> _S33) % nn)
@@ -136,14 +134,6 @@ def _choose_classic(j: int, me: int, n: int, down: np.ndarray,
         if not down[x]:
             return x
     return j
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _choose(classic: bool, j: int, me: int, n: int, down: np.ndarray, direct: np.ndarray,
-            spill: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover - compiled
-    if classic:
-        return _choose_classic(j, me, n, down, rng)
-    return _choose_direct(j, me, n, down, direct, spill, rng)
 
 
 #: Parameters of :func:`vlb_route`: indices of its ``ints`` array ...
@@ -179,7 +169,7 @@ def _flow_slot(flows: np.ndarray, base: int, tag: np.uint64,
 def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndarray,
               has_nh: bool, down: np.ndarray, ints: np.ndarray, rates: np.ndarray,
               buckets: np.ndarray, flows: np.ndarray, rng: np.ndarray, counts: np.ndarray,
-              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """Choose the next server of every frame; return the batch grouped by output (``n``
     outputs, then the drop codes of :mod:`.kernels`; see ``kernels.group``). ``ints`` and
     ``rates`` hold the parameters (``I_*``, ``R_*``; ``I_ELAPSED``: ns since the previous
@@ -224,31 +214,41 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
             code[k] = n + c
             continue
         p = -1
+        fresh = True  # the packet needs a path of its own
+        new = False
         if flowlets:
             ip = nh[k] if has_nh and nh[k] >= 0 else o + 14
             h = flow_hash(pool, ip, o + size)
             tag = h & np.uint64(0xFFFFFFFF)
             e, found = _flow_slot(flows, np.int64((h >> np.uint64(32)) & mask), tag, j)
-            if found and now - np.int64(flows[e, F_TIME]) <= delta:
-                q = np.int64(flows[e, F_KEY] & _LOW16)
-                if q == j or not down[q]:
+            q = np.int64(flows[e, F_KEY] & _LOW16)
+            if (found and now - np.int64(flows[e, F_TIME]) <= delta
+                    and (q == j or not down[q])):
+                # A flowlet may run one burst over its path's rate before it is spread;
+                # a packet spread keeps the flowlet's path, where the flowlet resumes
+                # once the bucket has refilled.
+                if (direct[j] if q == j else spill[q]) - size >= -burst:
                     p = q
-            if p >= 0:
-                # A flowlet may run one burst over its path's rate before it is spread.
-                if (direct[j] if p == j else spill[p]) - size >= -burst:
+                    fresh = False
                     stats[STAT_KEPT] += 1
                 else:
-                    # Spread on its own; the flowlet keeps its path, and resumes there
-                    # once the bucket has refilled.
                     stats[STAT_SPREAD] += 1
-                    p = _choose(classic, j, me, n, down, direct, spill, rng)
             else:
+                new = True
                 stats[STAT_NEW] += 1
-                p = _choose(classic, j, me, n, down, direct, spill, rng)
-                flows[e, F_KEY] = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN) | np.uint64(p)
+        if fresh:
+            # The common case (direct budget) inline: a call per packet costs more than
+            # the choice itself.
+            if classic:
+                p = _classic(j, me, down, rng)
+            elif direct[j] > 0.0:
+                p = j
+            else:
+                p = _intermediate(j, me, down, spill, rng)
+        if new:
+            flows[e, F_KEY] = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN) | np.uint64(p)
+        if flowlets:
             flows[e, F_TIME] = np.uint64(now)
-        else:
-            p = _choose(classic, j, me, n, down, direct, spill, rng)
         if p == j:
             direct[j] = max(direct[j] - size, -burst)
         else:
