@@ -1,0 +1,211 @@
+"""DirectVLB: the input server's choice of the next server, Direct VLB with flowlets."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+
+from routebricks.elements.cluster import vlbkernel as _vk
+from routebricks.elements.cluster.clusterpeers import (
+    DROP_DOWN,
+    DROP_NOT_CLUSTER,
+    DROP_SELF,
+    DROP_SERVER_RANGE,
+    DROP_SHORT,
+    ClusterPeers,
+    emit_groups,
+)
+from routebricks.engine.args import Arg, Bandwidth, Bool, Choice, PosInt, Seconds, UInt
+from routebricks.engine.element import read_handler, write_handler
+from routebricks.packet.batch import PacketBatch
+
+_NO_NH = np.zeros(0, np.int64)
+#: Burst of every bucket when BURST is not given: this much of LINK_RATE, at least
+#: two full-size frames.
+DEFAULT_BURST_TIME = 0.010
+MIN_DEFAULT_BURST = 2 * 1514
+
+
+class DirectVLB(ClusterPeers):
+    """Picks each frame's next server in the cluster: Direct VLB with flowlets (§3.2, §6.1).
+
+    Ports: 1 push input (frames from ClusterEncap); SERVERS push outputs, output x toward
+        server x (output SELF never receives: connect it to Discard).
+    Arguments:
+        SELF (integer 0..255, required): this server's number in the cluster.
+        SERVERS (integer 1..256, required): how many servers the cluster has (N).
+        LINK_RATE (bandwidth, required): the rate of each internal link this element may
+            fill (``10Mbps``; Direct VLB's 2R/N).
+        DIRECT_RATE (bandwidth, default LINK_RATE/2): how much traffic toward one server
+            goes straight to it (Direct VLB's R/N); the rest of LINK_RATE, on each link,
+            is for traffic that goes through that link's server as an intermediate.
+        DELTA (time, default 100ms): a flow's packets less than DELTA apart are one
+            flowlet (the paper's δ).
+        MODE (``direct`` or ``classic``, default direct): Direct VLB, or classic VLB
+            (every packet or flowlet through a random one of the N servers).
+        FLOWLETS (bool, default true): keep each flowlet on one path (Flare); false
+            decides every packet on its own (the paper's "Direct VLB without our
+            extension").
+        BURST (bytes, default 10 ms of LINK_RATE, at least 3028): the most each token
+            bucket holds, and the most debt it runs into.
+        SEED (unsigned, default from the system): seed of the random choices (classic
+            VLB, ties between intermediates), for repeatable runs.
+        FLOW_TABLE (positive integer, default 65536): flowlet table entries (rounded up
+            to a power of two), in pairs: a flow has the two entries of the pair its hash
+            names, and a third flow there takes the entry of the one seen longer ago.
+    Behaviour: the output server j of a frame is byte 1 of its destination MAC (a cluster
+        MAC, see ``routebricks.packet.clustermac``); flows are told apart by a hash of the
+        IPv4 5-tuple behind the Ethernet header (the network-header annotation, else byte
+        14). Time is read once per batch (``clock``, monotonic nanoseconds). Every link x
+        has two byte token buckets, refilled at each batch by the time since the last
+        (up to BURST, or to what that time earns if more): direct[x] at DIRECT_RATE for
+        traffic to x itself, spill[x] at LINK_RATE - DIRECT_RATE for traffic that x
+        forwards (phase 1). A path has budget while its bucket is positive; a packet sent
+        on it takes its length out (the bucket goes down to -BURST at most). Direct mode:
+        a packet goes straight to j if direct[j] has budget, else through the
+        intermediate x (not SELF, not j, not down) whose spill bucket is fullest — with
+        budget, or the least behind when none has any (the link's queue decides; equal
+        ones alike at random); straight to j when there is no intermediate. Classic mode:
+        through a random one of the N servers that are up (SELF or j: straight to j).
+        Flowlets: a packet of a flow seen at most DELTA ago toward the same j takes its
+        flowlet's path unless that path is full — the packet would take its bucket below
+        -BURST, so a flowlet may run one burst over its path's rate; a packet whose path
+        is full is spread on its own as above (the flowlet keeps its path); a new flowlet
+        picks a path as above. Flow state lives in a fixed-size table indexed by the flow
+        hash; all of it is one compiled pass per batch. With W workers each meters 1/W of
+        the rates (flows are spread over workers by the receive fanout). Drops: "output
+        server down" (j marked down with ``peer``; down servers are never intermediates
+        either), "output server is this server" (j = SELF: a configuration error
+        upstream), "output server out of range" (j >= SERVERS), "not a cluster MAC", "too
+        short for Ethernet".
+    Handlers:
+        peer (write): ``J down`` or ``J up`` (several: commas or new lines); takes effect
+            at the next batch.
+        peers (read): ``SERVER<TAB>up|down|self`` per server.
+        paths (read): packets per path, ``COUNT<TAB>direct J`` and ``COUNT<TAB>via X to J``
+            lines (summed over workers).
+        flowlets (read): ``COUNT<TAB>new flowlets``, ``COUNT<TAB>kept on path`` (packets
+            sent on their flowlet's path), ``COUNT<TAB>spread, path full``.
+        reset (write): zero the path counts and flowlet statistics.
+    Example:
+        vlb :: DirectVLB(SELF 0, SERVERS 4, LINK_RATE 10Mbps, DELTA 100ms);
+        rt[2] -> DecIPTTL -> ClusterEncap(SERVER 2, PORT 1) -> vlb;
+        vlb[0] -> Discard;  vlb[1] -> ToDevice(to_s1);
+        vlb[2] -> ToDevice(to_s2);  vlb[3] -> ToDevice(to_s3);
+    See also: ClusterEncap, ClusterSwitch, ClusterDecap
+    """
+
+    ARGS: ClassVar[tuple[Arg, ...]] = (
+        *ClusterPeers.ARGS,
+        Arg("LINK_RATE", Bandwidth, required=True),
+        Arg("DIRECT_RATE", Bandwidth, None),
+        Arg("DELTA", Seconds, 0.1),
+        Arg("MODE", Choice("direct", "classic"), "direct"),
+        Arg("FLOWLETS", Bool, True),
+        Arg("BURST", UInt, None),
+        Arg("SEED", UInt, None),
+        Arg("FLOW_TABLE", PosInt, 65536),
+    )
+    REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN, DROP_SELF)
+
+    #: The clock (monotonic nanoseconds), read once per batch; tests may replace it.
+    clock: Callable[[], int] = staticmethod(time.monotonic_ns)
+
+    link_rate: float
+    direct_rate: float | None
+    delta: float
+    mode: str
+    flowlets: bool
+    burst: int | None
+    seed: int | None
+    flow_table: int
+
+    def configure(self) -> None:
+        super().configure()
+        if self.link_rate <= 0:
+            raise self.error("LINK_RATE must be more than 0")
+        if self.direct_rate is None:
+            self.direct_rate = self.link_rate / 2
+        if self.direct_rate > self.link_rate:
+            raise self.error("DIRECT_RATE is more than LINK_RATE",
+                             "DIRECT_RATE is the part of LINK_RATE for direct traffic")
+        if self.burst is None:
+            self.burst = max(MIN_DEFAULT_BURST, int(self.link_rate * DEFAULT_BURST_TIME))
+        if self.burst == 0:
+            raise self.error("BURST must be more than 0")
+        if self.flow_table > 1 << 26:
+            raise self.error(f"FLOW_TABLE {self.flow_table} is too large (at most 67108864)")
+        self._setup(1, 0)
+
+    def initialize(self) -> None:
+        self.check_outputs()
+        router = self.router
+        self._setup(max(1, getattr(router, "nworkers", 1)), getattr(router, "worker_id", 0))
+
+    def _setup(self, nworkers: int, worker: int) -> None:
+        """Buckets, flow table and generator for one of ``nworkers`` workers."""
+        assert self.direct_rate is not None and self.burst is not None
+        n = self.servers
+        self._ints = np.zeros(6, np.int64)
+        self._ints[_vk.I_ME] = self.me
+        self._ints[_vk.I_CLASSIC] = self.mode == "classic"
+        self._ints[_vk.I_FLOWLETS] = self.flowlets
+        self._ints[_vk.I_DELTA] = round(self.delta * 1e9)
+        self._rates = np.zeros(3)
+        # Bytes per nanosecond, this worker's share.
+        self._rates[_vk.R_DIRECT] = self.direct_rate / nworkers / 1e9
+        self._rates[_vk.R_SPILL] = (self.link_rate - self.direct_rate) / nworkers / 1e9
+        self._rates[_vk.R_BURST] = self.burst
+        self._buckets = np.full((2, n), float(self.burst))
+        size = 1 << max(1, (self.flow_table - 1).bit_length())
+        self._flows = np.zeros((size, 2), np.uint64)
+        self._flows[:, _vk.F_KEY] = _vk.EMPTY_KEY
+        seed = self.seed if self.seed is not None else int.from_bytes(os.urandom(8), "little")
+        seed = (seed * 0x9E3779B97F4A7C15 + worker + 1) & 0xFFFFFFFFFFFFFFFF
+        self._rng = np.array([seed or 1], np.uint64)  # xorshift's state is never 0
+        self._last: int | None = None
+        self.counts = np.zeros((n, n), np.int64)
+        self.stats = np.zeros(3, np.int64)
+
+    def push(self, port: int, batch: PacketBatch) -> None:
+        if not len(batch):
+            return
+        now = int(self.clock())
+        ints = self._ints
+        ints[_vk.I_NOW] = now
+        ints[_vk.I_ELAPSED] = 0 if self._last is None else max(0, now - self._last)
+        self._last = now
+        nh = batch.annos.get("nh")
+        order, meta = _vk.vlb_route(
+            batch.pool, batch.off, batch.length, _NO_NH if nh is None else nh, nh is not None,
+            self.down, ints, self._rates, self._buckets, self._flows, self._rng, self.counts,
+            self.stats)
+        emit_groups(self, batch, order, meta, self.servers, self.REASONS)
+
+    @read_handler("paths", combine="merge")
+    def h_paths(self) -> str:
+        """Packets per path: ``COUNT<TAB>direct J``, ``COUNT<TAB>via X to J``."""
+        lines = []
+        for j in range(self.servers):
+            for p in range(self.servers):
+                c = int(self.counts[p, j])
+                if c:
+                    lines.append(f"{c}\t" + (f"direct {j}" if p == j else f"via {p} to {j}"))
+        return "\n".join(lines)
+
+    @read_handler("flowlets", combine="merge")
+    def h_flowlets(self) -> str:
+        """Flowlet statistics: new flowlets, packets kept on path, spread (path full)."""
+        s = self.stats
+        return (f"{s[_vk.STAT_NEW]}\tnew flowlets\n{s[_vk.STAT_KEPT]}\tkept on path\n"
+                f"{s[_vk.STAT_SPREAD]}\tspread, path full")
+
+    @write_handler("reset")
+    def h_reset(self, _value: str) -> None:
+        """Zero the path counts and flowlet statistics."""
+        self.counts[...] = 0
+        self.stats[...] = 0
