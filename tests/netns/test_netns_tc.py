@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -393,3 +394,42 @@ def test_reading_a_missing_namespace_or_interface_is_a_clear_error(pair: Testbed
             fn("rb000000-nope", "e0")
         with pytest.raises(RouteBricksError, match="no interface 'e7'"):
             fn(pair.ns("a"), "e7")
+
+
+# --------------------------------------------------------------------------
+# A testbed's link rate, and nothing left behind
+# --------------------------------------------------------------------------
+def _root_ours(prefix: str) -> tuple[list[str], list[str]]:
+    """Root-namespace qdiscs and links whose device carries ``prefix``, per iproute2."""
+    qd = subprocess.run(["tc", "-j", "qdisc", "show"], capture_output=True, text=True,
+                        check=True).stdout
+    links = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
+                           check=True).stdout
+    return ([f"{q['kind']} {q.get('dev')}" for q in json.loads(qd)
+             if str(q.get("dev", "")).startswith(prefix)],
+            [x["ifname"] for x in json.loads(links) if x["ifname"].startswith(prefix)])
+
+
+@pytest.mark.netns
+def test_testbed_link_rate_shapes_both_ends_and_goes_with_the_namespaces(
+    netns_ok: None, tmp_path: Path
+) -> None:
+    need("tc")
+    spec = {**PAIR, "links": [{"a": "a:e0", "b": "b:e0", "rate": "20Mbit"}]}
+    spec["hosts"] = [dict(h) for h in PAIR["hosts"]]
+    spec["hosts"][1]["interfaces"] = [{"name": "e0", "addresses": ["10.77.0.2/24"],
+                                       "mtu": 9000}]
+    with make_testbed(spec, tmp_path / "state") as tb:
+        prefix = tb.prefix
+        for node, mtu in (("a", 1500), ("b", 9000)):
+            (q,) = tc.qdiscs(tb.ns(node), "e0")
+            assert (q.kind, q.rate, q.parent) == ("tbf", 20_000_000, "root")
+            assert q.burst == tc.default_burst(20_000_000, mtu)
+            assert q.limit == tc.default_limit(20_000_000, q.burst)
+        shaped, _ = blast(tb, 0.5)
+        assert shaped < 2 * 20_000_000
+        assert _root_ours(prefix) == ([], [])
+    for node in ("a", "b"):
+        with pytest.raises(RouteBricksError, match="no network namespace"):
+            tc.qdiscs(f"{prefix}{node}")
+    assert _root_ours(prefix) == ([], [])
