@@ -210,6 +210,43 @@ def test_spec_validation(mutate, msg: str) -> None:  # type: ignore[no-untyped-d
         TestbedSpec.from_dict(d)
 
 
+def test_spec_link_rate() -> None:
+    import tomllib
+
+    d = tomllib.loads(TOPO)
+    d["links"][0]["rate"] = "20Mbit"
+    d["links"][1]["rate"] = 1_500_000_000
+    spec = TestbedSpec.from_dict(d)
+    assert [link.rate for link in spec.links] == [20_000_000, 1_500_000_000]
+    text = TOPO.replace('b = "r:eth0"', 'b = "r:eth0"\nrate = "1.5Gbit"')
+    assert [link.rate for link in TestbedSpec.from_toml(text).links] == [1_500_000_000, None]
+    assert LinkSpec("a:eth0", "r:eth0", rate="500kbit").rate == 500_000
+    assert LinkSpec("a:eth0", "r:eth0") == LinkSpec("a:eth0", "r:eth0", rate=None)
+
+
+@pytest.mark.parametrize(
+    ("rate", "msg"),
+    [
+        ("fast", "bad rate 'fast'"),
+        (0, "positive"),
+        ("20Mbps", "ambiguous"),
+        (20, "missing unit"),
+        (True, "not True"),
+    ],
+)
+def test_spec_link_rate_errors_name_the_link_and_the_key(rate: object, msg: str) -> None:
+    import tomllib
+
+    d = tomllib.loads(TOPO)
+    d["links"][1]["rate"] = rate
+    with pytest.raises(ValueError, match=f"^link b:eth0 -- r:eth1: rate: .*{msg}"):
+        TestbedSpec.from_dict(d)
+    spec = TestbedSpec.from_toml(TOPO)
+    spec.links[1].rate = rate  # type: ignore[assignment]  # set after construction
+    with pytest.raises(ValueError, match=f"^link b:eth0 -- r:eth1: rate: .*{msg}"):
+        Testbed(spec)
+
+
 def test_prefix_and_names() -> None:
     tb = Testbed(TestbedSpec.from_toml(TOPO))
     assert tbm.PREFIX_RE.fullmatch(tb.prefix)

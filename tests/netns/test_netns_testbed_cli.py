@@ -67,6 +67,15 @@ def test_up_reports_a_bad_file(tmp_path: Path) -> None:
     assert res.returncode == 1 and "bad.toml" in res.stderr
 
 
+def test_up_reports_a_bad_link_rate_naming_the_link_and_the_key(tmp_path: Path) -> None:
+    text = (REPO / "examples" / "testbed.toml").read_text()
+    bad = tmp_path / "rate.toml"
+    bad.write_text(text.replace('b = "r:eth1"', 'b = "r:eth1"\nrate = "fast"'))
+    res = rb("testbed", "up", str(bad))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "rate.toml: link b:eth0 -- r:eth1: rate: bad rate 'fast'" in res.stderr
+
+
 def test_up_with_a_prefix_in_use_refuses_and_leaves_the_running_testbed() -> None:
     """Reproduced on the old code: the second 'up' tore the first testbed down, then failed
     with '[Errno 17] File exists'."""

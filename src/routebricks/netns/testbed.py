@@ -18,6 +18,11 @@ Naming and crash recovery
     first (SIGTERM, then SIGKILL after a timeout); with ``stale_only=True`` only testbeds
     whose recorded process is dead (crashed runs).
 
+Line rates
+    A link with a ``rate`` gets a tbf on the egress of both ends (see
+    :mod:`routebricks.netns.tc` for what the rate counts and the defaults of bucket and
+    queue); the namespaces' removal removes it.
+
 Offloads
     Segmentation/aggregation offloads, TX checksum offload and VLAN tag offload are
     switched off on every veth end (see :data:`routebricks.netns.core.OFFLOADS_OFF`), so
@@ -59,6 +64,7 @@ from routebricks.netns.core import (
     stop_processes,
     sysctl_write,
 )
+from routebricks.netns.tc import parse_rate, shape
 
 __all__ = [
     "InterfaceSpec",
@@ -125,10 +131,28 @@ class NodeSpec:
 
 @dataclass
 class LinkSpec:
-    """A veth pair between endpoints ``"node:ifname"`` ``a`` and ``b``."""
+    """A veth pair between endpoints ``"node:ifname"`` ``a`` and ``b``.
+
+    ``rate`` (bits/s; None: unshaped) is the line rate of each direction: :meth:`Testbed.up`
+    shapes both ends' egress with :func:`routebricks.netns.tc.shape`. A string such as
+    ``"20Mbit"`` is parsed (:func:`~routebricks.netns.tc.parse_rate`) on construction.
+    """
 
     a: str
     b: str
+    rate: int | None = None
+
+    def __post_init__(self) -> None:
+        self.rate = self.checked_rate()
+
+    def checked_rate(self) -> int | None:
+        """``rate`` in bits/s; ValueError naming the link and the key if it is not one."""
+        if self.rate is None:
+            return None
+        try:
+            return parse_rate(self.rate, "rate")
+        except RouteBricksError as e:
+            raise ValueError(f"link {self.a} -- {self.b}: {e}") from None
 
     @staticmethod
     def split(endpoint: str) -> tuple[str, str]:
@@ -187,6 +211,7 @@ class TestbedSpec:
                     ipaddress.ip_address(gw)
         used: set[str] = set()
         for link in self.links:
+            link.rate = link.checked_rate()
             for ep in (link.a, link.b):
                 node, ifname = LinkSpec.split(ep)
                 self.node(node).interface(ifname)
@@ -220,7 +245,7 @@ class TestbedSpec:
         links = []
         for ld in d.get("links", []):
             if isinstance(ld, dict):
-                links.append(LinkSpec(str(ld["a"]), str(ld["b"])))
+                links.append(LinkSpec(str(ld["a"]), str(ld["b"]), rate=ld.get("rate")))
             else:
                 a, b = ld
                 links.append(LinkSpec(str(a), str(b)))
@@ -263,6 +288,8 @@ class TestbedSpec:
             [[links]]
             a = "a:eth0"
             b = "r:eth0"
+            rate = "20Mbit"           # optional line rate, each direction (tbf on both
+                                      # ends); a number is bits/s; "1.5Gbit", "500kbit"
             # or: links = [["a:eth0", "r:eth0"], ...]
         """
         text = str(source)
@@ -528,6 +555,13 @@ class Testbed:
             for side, ep in enumerate((link.a, link.b)):
                 node, ifname = LinkSpec.split(ep)
                 self._configure_if(node, self._tmp_ifname(i, "ab"[side]), ifname, i, side)
+
+        # After the MTUs are set: the default tbf burst holds one largest frame.
+        for link in spec.links:
+            if link.rate is not None:
+                for ep in (link.a, link.b):
+                    node, ifname = LinkSpec.split(ep)
+                    shape(self.ns(node), ifname, link.rate)
 
         for node in spec.nodes():
             with NetNS(self.ns(node.name), flags=0) as ipr:
