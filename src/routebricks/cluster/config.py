@@ -219,7 +219,7 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
         w(f"FromDevice({ifname}, PROMISC true) -> in{x} :: Classifier(0/{own}, -);")
         w(f"in{x} [0] -> bfd{x} :: BFD(LOCAL {mine_ip}, PEER {peer_ip}, SRC_MAC {mac}, "
           f"DST_MAC {peer_mac}, INTERVAL {spec.bfd_interval * 1000:g}ms, MULTIPLIER 3, "
-          f"NOTIFY {notify}, PEER_ID {x}) -> to{x};")
+          f"NOTIFY {notify}, NOTIFY_START true, PEER_ID {x}) -> to{x};")
         w(f"in{x} [1] -> sw;")
         w(f"vlb [{x}] -> to{x};")
         w(f"sw [{x}] -> to{x};")

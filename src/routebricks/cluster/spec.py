@@ -53,7 +53,6 @@ from routebricks.packet.clustermac import MAX_PORTS, MAX_SERVERS
 
 IFNAMSIZ = 16
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,11}")
-_RATE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:bit|bps|bit/s)?\s*", re.I)
 _TIME = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|us|s)?\s*")
 
 
@@ -147,21 +146,14 @@ class ClusterSpec:
 
 # ---------------------------------------------------------------------- parsing values
 def parse_rate(text: Any, file: str, key: str) -> int:
-    """'20Mbit', '1.5Gbit', '500kbit', or a number of bits/s."""
-    if isinstance(text, bool):
-        raise ClusterFileError(file, key, f"{text!r} is not a rate", "e.g. 20Mbit")
-    if isinstance(text, int | float):
-        value = float(text)
-    else:
-        m = _RATE.fullmatch(str(text))
-        if m is None:
-            raise ClusterFileError(file, key, f"{text!r} is not a rate",
-                                   "a number of bits/s, or e.g. 20Mbit, 1.5Gbit, 500kbit")
-        value = float(m[1]) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[m[2].lower()]
-    if not 1e3 <= value <= 1e12:
-        raise ClusterFileError(file, key, f"{text!r} is out of range",
-                               "a rate between 1kbit and 1Tbit")
-    return int(value)
+    """'20Mbit', '1.5Gbit', '500kbit', or a number of bits/s (tc's units)."""
+    from routebricks.netns.tc import parse_rate as tc_rate
+
+    try:
+        return tc_rate(text, key)
+    except RouteBricksError as e:
+        problem = str(e).removeprefix(f"{key}: ")
+        raise ClusterFileError(file, key, problem) from None
 
 
 def parse_time(text: Any, file: str, key: str) -> float:
