@@ -71,6 +71,19 @@ def assert_gone(state: Any) -> None:
     assert not state.dir.exists()
 
 
+def logs(state: Any) -> str:
+    """The end of every server's log, and the cluster's status: for failure messages."""
+    out = []
+    for name, s in state.servers.items():
+        try:
+            out.append(f"--- {name} log:\n" + Path(s["log"]).read_text()[-2000:])
+        except OSError as e:
+            out.append(f"--- {name} log: {e}")
+    status = subprocess.run([sys.executable, "-m", "routebricks.cli", "cluster", "status",
+                             "--once", state.prefix], capture_output=True, text=True)
+    return "\n".join(out) + "\n--- status:\n" + status.stdout + status.stderr
+
+
 def read(state: Any, server: str, spec: str) -> str:
     from routebricks.runtime.control import ControlClient
 

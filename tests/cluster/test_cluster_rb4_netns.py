@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clustertest import RB4, host_popen, host_run, ping, python, running, spec_from
+from clustertest import RB4, host_popen, host_run, logs, ping, python, running, spec_from
 from nstest import CLIENT, SERVER, can_make_namespaces
 
 SKIP = can_make_namespaces()
@@ -45,7 +45,7 @@ def test_every_host_pings_every_other_host(rb4: Any) -> None:
             failed[pair] = out
         else:
             assert "ttl=63" in out, out  # one router: the cluster decrements TTL once
-    assert not failed, failed
+    assert not failed, f"{sorted(failed)}\n{logs(rb4)}"
     assert len(procs) == 12
 
 

@@ -164,11 +164,18 @@ def start_router(state: ClusterState, server: str, workers: int = 1) -> Any:
         os.unlink(info["socket"])
     proc = RouterProcess(info["config"], netns=info["netns"], workers=workers,
                          socket_path=info["socket"], log_path=info["log"], detach=True,
-                         args=["--no-pin"] if workers == 1 else [])
+                         args=_router_args(workers))
     proc.launch()
     info["pid"] = proc.pid
     state.save()
     return proc
+
+
+def _router_args(workers: int) -> list[str]:
+    """Servers share this machine's cores: a single worker is not pinned (all would land on
+    the first core), and none busy-polls after traffic (--spin 0), which would take the
+    cores the other servers and the hosts need."""
+    return ["--spin", "0"] + (["--no-pin"] if workers == 1 else [])
 
 
 def stop_router(state: ClusterState, server: str, timeout: float = STOP_TIMEOUT) -> None:

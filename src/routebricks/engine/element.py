@@ -193,6 +193,12 @@ class Element:
     #: Every packet pushed in leaves by every output, and every pull pulls the input (Null,
     #: Counter, Tee): a cycle of such elements loops forever, and the router refuses it.
     PASSES_ALL: ClassVar[bool] = False
+    #: Its task finds work only after a packet, a timer or a handler request (or on its
+    #: first run): an idle router need not wake up for it.
+    TASK_WAITS_FOR_EVENTS: ClassVar[bool] = False
+    #: Functions that compile the numba kernels this element runs (see
+    #: :mod:`routebricks.jit`); the router calls each once as it initializes.
+    JIT_WARMUP: ClassVar[tuple[Callable[[], None], ...]] = ()
 
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 

@@ -36,11 +36,15 @@ from routebricks.errors import (
     NoSuchHandler,
     RouteBricksError,
 )
+from routebricks.packet import kernels as _packet_kernels
 
 VERSION = "0.1.0"
 CONTROL_POLL_INTERVAL = 0.0005  # seconds; handler requests wait at most this long
 #: Seconds a router with nothing to do keeps polling before it sleeps (``run --spin``).
 DEFAULT_IDLE_SPIN = 0.02
+#: The longest an idle router sleeps when only devices (and handler requests) can wake it:
+#: each wake-up costs a pass over every task, so waking every ms keeps an idle router busy.
+DEVICE_IDLE_WAIT = 0.01
 
 
 class Router:
@@ -331,6 +335,11 @@ class Router:
             for e in self.elements.values():
                 e.initialize()
                 done.append(e)
+            # Compile the kernels now, not on the first batch (seconds on a cold cache).
+            warmups = [_packet_kernels.warmup] if done else []
+            warmups += [w for e in done for w in e.JIT_WARMUP]
+            for warm in dict.fromkeys(warmups):
+                warm()
         except BaseException:
             # Undo what the others set up (sockets, KernelFilter's nftables table), whatever
             # stopped us: a configuration error, Ctrl-C, a failing system call.
@@ -473,6 +482,13 @@ class Router:
         fds = [getattr(t, "poll_fd", lambda: None)() for t in tasks]
         poll_fds = [fd for fd in fds if fd is not None]
         is_device = [fd is not None for fd in fds]
+        # Only devices, timers and handler requests bring work: sleep until one does.
+        ctl_fd = getattr(self.control, "fileno", lambda: None)()
+        devices_only = bool(poll_fds) and all(
+            d or t.TASK_WAITS_FOR_EVENTS for t, d in zip(tasks, is_device, strict=True)) and (
+            self.control is None or ctl_fd is not None)
+        wait_fds = poll_fds + ([ctl_fd] if devices_only and ctl_fd is not None else [])
+        longest = DEVICE_IDLE_WAIT if devices_only else idle_sleep
         beat, slot = self.heartbeat, self.heartbeat_slot
         try:
             while self.stop_reason is None:
@@ -519,12 +535,12 @@ class Router:
                     # process that shares the core (a traffic generator, a second router).
                     os.sched_yield()
                     continue
-                wait = idle_sleep
+                wait = longest
                 if self._timers:
                     wait = min(wait, max(0.0, self._timers[0][0] - now))
                 if poll_fds:
                     # Devices: sleep until a packet arrives (low latency at low rates).
-                    select.select(poll_fds, [], [], max(wait, 0.001))
+                    select.select(wait_fds, [], [], max(wait, 0.001))
                 else:
                     time.sleep(wait)
         except KeyboardInterrupt:

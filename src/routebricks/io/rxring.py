@@ -383,6 +383,8 @@ class RxRing(Closing):
         return out
 
     def _recv_v3(self, max_packets: int) -> RxBatch:
+        if not self._bstatus[self._cur_block] & TP_STATUS_USER:
+            return _empty_batch()  # the common idle case: one load, no array work
         bidx = self._barange + self._cur_block
         bidx[bidx >= self.block_count] -= self.block_count
         ready = (self._bstatus[bidx] & TP_STATUS_USER) != 0

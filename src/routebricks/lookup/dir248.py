@@ -35,6 +35,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from routebricks.jit import precompile
+
 from .routes import (
     NO_ROUTE,
     NextHops,
@@ -553,3 +555,9 @@ def _check_prefix(prefix: int, length: int) -> int:
     if not 0 <= prefix <= 0xFFFFFFFF:
         raise ValueError(f"prefix {prefix!r} is not a 32-bit address")
     return int(prefix) & mask_of(length)
+
+
+def warmup() -> None:
+    """Compile the lookup kernel (see :mod:`routebricks.jit`)."""
+    u32 = np.zeros(1, np.uint32)
+    precompile(_lookup_kernel, u32, u32, u32, u32)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from routebricks.jit import precompile
+
 #: The largest offset a pattern may test: packets are at most 65535 bytes.
 MAX_OFFSET = 65535
 
@@ -177,3 +179,10 @@ def parse_click_pattern(text: str) -> list[Term]:
             mask.append(mb)
         terms.append(Term(int(off_s), bytes(value), bytes(mask), neg))
     return terms
+
+
+def warmup() -> None:
+    """Compile the classifier kernel (see :mod:`routebricks.jit`)."""
+    u8, i64 = np.zeros(16, np.uint8), np.zeros(1, np.int64)
+    precompile(_classify, u8, i64, i64, i64, i64, i64, np.zeros(1, np.bool_), u8, u8, i64,
+               i64)

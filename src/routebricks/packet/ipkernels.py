@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from routebricks.jit import precompile
+
 # CheckIPHeader failure codes (0 = good); the order of Click's reason_texts.
 CHECK_OK = 0
 CHECK_TINY = 1
@@ -429,3 +431,11 @@ def build_icmp_errors(
         c = (~_sum16(out, ic, 8 + ql)) & 0xFFFF
         out[ic + 2] = c >> 8
         out[ic + 3] = c & 0xFF
+
+
+def warmup() -> None:
+    """Compile the IP elements' kernels (see :mod:`routebricks.jit`)."""
+    u8, i64 = np.zeros(64, np.uint8), np.zeros(1, np.int64)
+    precompile(check_ip_headers, u8, i64, i64, True, True, i64, i64)
+    precompile(dec_ttl, u8, i64, i64, i64, True, True)
+    precompile(set_header_checksums, u8, i64, i64)

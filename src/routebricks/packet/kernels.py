@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from routebricks.jit import precompile
+
 
 @njit(cache=True, nogil=True)
 def repack(
@@ -236,3 +238,22 @@ def prepend(pool: np.ndarray, off: np.ndarray, length: np.ndarray,
         new_off[k] = p
         new_len[k] = length[k] + h
     return new_off, new_len
+
+
+def warmup() -> None:
+    """Compile the batch accessors every router uses (see :mod:`routebricks.jit`), with
+    the types :class:`~routebricks.packet.batch.PacketBatch` passes."""
+    u8, i64 = np.zeros(16, np.uint8), np.zeros(1, np.int64)
+    precompile(get_u16, u8, i64)
+    precompile(get_u32, u8, i64)
+    precompile(gather_bytes, u8, i64, 1)
+    precompile(repack, u8, i64, i64, u8, i64)
+    rows = np.zeros((1, 1), np.uint8)
+    precompile(scatter_bytes, u8, i64, rows)  # a matrix of rows, or bytes (read-only)
+    rows.flags.writeable = False
+    precompile(scatter_bytes, u8, i64, rows)
+    two = np.zeros(2, np.int64)
+    for v in (np.uint32(1), np.zeros(2, np.uint32)):  # a scalar or a column, broadcast
+        col = np.broadcast_to(np.asarray(v, np.uint32), two.shape)
+        precompile(set_u16, u8, two, col)
+        precompile(set_u32, u8, two, col)

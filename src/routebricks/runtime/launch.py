@@ -119,7 +119,9 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         enter_netns(opts.netns)  # devices are opened there
     graph = load_graph(opts.config, opts.expr, opts.defines, opts.loads)
     if warn_if_empty(graph, running=not opts.quit, err=err):
-        return 0
+        # As Click: nothing runs, but -h still answers (global handlers such as version).
+        empty = Router(graph)
+        return _print_handlers(opts.handlers, empty.read_handler, out, err)
     profile = opts.stats or (opts.socket_path is not None if opts.profile is None
                              else opts.profile)
     router = Router(graph, profile=profile)  # checks everything before packets move

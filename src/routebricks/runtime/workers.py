@@ -78,6 +78,10 @@ class PipeEndpoint:
         self.conn = conn
         self.exit = False  # the supervisor is shutting down: stop, answer nothing more
 
+    def fileno(self) -> int:
+        """The pipe's descriptor: an idle worker sleeps on it beside its devices."""
+        return self.conn.fileno()
+
     def poll(self, router: Router) -> None:
         while self.conn.poll():
             if not self.handle(router, self.conn.recv()):

@@ -30,6 +30,14 @@ TSHARK_FIELDS = ["bfd.version", "bfd.sta", "bfd.diag", "bfd.detect_time_multipli
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A's frames while the two sessions come Up (a Tee copies them to a pcap)."""
     out = tmp_path_factory.mktemp("bfd") / "a.pcap"
+    # A first run compiles the kernels (numba, cold cache on a fresh clone), so the timed
+    # run below sees only packets.
+    warm = Router.from_text(f"a :: BFD({A}) -> b :: BFD({B}) -> a;")
+    warm.hold = True
+    try:
+        warm.run(time_limit=0.5)
+    finally:
+        warm.cleanup()
     r = Router.from_text(f"""
         a :: BFD({A}, DISCRIMINATOR 0x1111, SPORT 50001, MULTIPLIER 4) -> t :: Tee(2);
         t[0] -> Queue -> Unqueue -> b :: BFD({B}, DISCRIMINATOR 0x2222)

@@ -24,9 +24,10 @@ from routebricks.engine.router import Router
 from routebricks.errors import ConfigError, HandlerError
 from routebricks.packet.clustermac import decode
 
-# LINK_RATE 80Mbps is 10,000 bytes per ms: of 1000-byte frames, 5 per ms straight to a
-# server (DIRECT_RATE, by default half) and 5 per ms through each intermediate.
-FAST = "LINK_RATE 80Mbps, BURST 3000"
+# LINK_RATE 80Mbps is 10,000 bytes per ms: of 1000-byte frames, 10 per ms on each link, of
+# which at most 5 per ms straight to a server (DIRECT_RATE, the paper's R/N).
+# BURST holds more than a batch (1 ms here) earns.
+FAST = "LINK_RATE 80Mbps, DIRECT_RATE 40Mbps, BURST 10000"
 
 
 def offer(v: VLB, per_ms: int, ms: int, j: int = 1, start: float = 0.0, nflows: int = 64,
@@ -54,8 +55,8 @@ def test_direct_up_to_budget_then_spill_evenly(flowlets):
     assert abs(per[1] - 5000) <= 10
     assert abs(per[2] - 2500) <= 100 and abs(per[3] - 2500) <= 100
     assert per[0] == 0
-    # Overload (20/ms > 15/ms of budgets): direct still gets only its budget; the excess
-    # goes to the least-behind intermediate, evenly.
+    # More (20/ms): direct still gets only its budget; the rest goes to the fullest
+    # intermediate, evenly.
     per = offer(v, 20, 1000, start=1500)
     assert abs(per[1] - 5000) <= 10
     assert abs(per[2] - 7500) <= 200 and abs(per[3] - 7500) <= 200
@@ -89,26 +90,27 @@ def test_flowlet_kept_within_delta_and_repicked_after():
     assert v.send([f], 90 + 101).tolist() == [1]
     # New: other, f, f again; kept: other's 2 and f's 9.
     assert v.read("flowlets") == {"new flowlets": 3, "kept on path": 11,
-                                  "spread, path full": 0}
+                                  "moved, path full": 0, "spread, no path with room": 0}
 
 
-def test_flowlet_path_full_spreads_per_packet_then_returns():
+def test_flowlet_path_full_moves_the_flowlet_then_spreads_per_packet():
     v = VLB(4, 0, "LINK_RATE 8Mbps, BURST 3000, DELTA 100ms")
     v.send([cluster_frame(1, sport=7, size=1000)] * 3, 0)  # direct bucket emptied
     f = cluster_frame(1, sport=9, size=1000)
     x = int(v.send([f], 0)[0])  # on an intermediate, its bucket 3000 -> 2000
     y = 5 - x
     # Twelve at once: x takes 5 more (down to -3000: one burst over), then it is full and
-    # the rest are spread one by one, each to the fullest intermediate: y (3000 down to
-    # -3000), then either (both at the floor).
+    # the flowlet moves whole to y, which has room (3000 down to -3000); then no path has
+    # room and the last packet is spread on its own (both at the floor).
     ports = v.send([f] * 12, 0).tolist()
     assert ports[:5] == [x] * 5
     assert ports[5:11] == [y] * 6
     assert ports[11] in (x, y)
     stats = v.read("flowlets")
-    assert stats["kept on path"] == 2 + 5 and stats["spread, path full"] == 7
-    # Within DELTA, once x has refilled, the flowlet is back on x.
-    assert v.send([f], 50).tolist() == [x]
+    assert stats["kept on path"] == 2 + 5 + 5
+    assert stats["moved, path full"] == 1 and stats["spread, no path with room"] == 1
+    # Within DELTA, once the buckets have refilled, the flowlet keeps to its new path.
+    assert v.send([f], 50).tolist() == [y]
 
 
 def test_classic_spreads_uniformly():
@@ -148,9 +150,10 @@ def test_down_servers_never_chosen_and_counted(mode):
     assert ports.tolist()[:4] == [-1] * 4 and ports[4] >= 0
     assert drop_lines(v.router.read_handler("vlb.drops")) == {"output server down": 4}
     assert v.router.read_handler("vlb.peers") == "0\tself\n1\tup\n2\tup\n3\tdown\n4\tup"
-    # Back up: used again, from the next batch.
+    # Back up: used again from the next batch, by new flowlets (these flows' last packets
+    # are more than DELTA ago).
     v.router.write_handler("vlb.peer", "3 up")
-    per = offer(v, 20, 200, start=201)
+    per = offer(v, 20, 200, start=400)
     assert per[3] > 0
 
 
@@ -239,7 +242,7 @@ def test_reset_and_handler_formats():
     v.router.write_handler("vlb.reset")
     assert v.router.read_handler("vlb.paths") == ""
     assert v.read("flowlets") == {"new flowlets": 0, "kept on path": 0,
-                                  "spread, path full": 0}
+                                  "moved, path full": 0, "spread, no path with room": 0}
 
 
 def test_config_language_run(tmp_path):
@@ -270,7 +273,7 @@ def test_python_api():
     for x in range(3):
         vlb[x] >> Discard()
     r = Router.from_elements(vlb)
-    assert vlb.delta == 0.02 and vlb.link_rate == 125e6 and vlb.direct_rate == 62.5e6
+    assert vlb.delta == 0.02 and vlb.link_rate == 125e6 and vlb.direct_rate == 125e6
     assert "MODE classic" in r.flat_config()
 
 

@@ -108,6 +108,8 @@ class BFD(Element):
     See also: Classifier, FromDevice, ToDevice
     """
 
+    TASK_WAITS_FOR_EVENTS = True  # the task only starts the session
+
     port_count = "1/1"
     processing = "h/h"
     SINGLE_PROCESS = True  # one state machine per session: packets and timers meet here

@@ -41,6 +41,8 @@ class ClusterDecap(Element):
     See also: ClusterSwitch, ClusterEncap, ARPQuerier
     """
 
+    JIT_WARMUP = (_ck.warmup,)
+
     port_count = "1/1-"
     processing = "h/h"
     ARGS = (Arg("PORTS", IntRange(1, MAX_PORTS), positional=True, required=True),)

@@ -45,6 +45,8 @@ class ClusterEncap(Element):
     See also: DirectVLB, ClusterSwitch, ClusterDecap, EtherEncap
     """
 
+    JIT_WARMUP = (_ck.warmup,)
+
     port_count = "1/1"
     processing = "a/a"
     ARGS = (

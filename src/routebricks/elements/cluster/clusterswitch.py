@@ -48,11 +48,16 @@ class ClusterSwitch(ClusterPeers):
     See also: DirectVLB, ClusterDecap, ClusterEncap
     """
 
+    JIT_WARMUP = (_ck.warmup,)
+
     REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN)
 
     def configure(self) -> None:
         super().configure()
         self.counts = np.zeros(self.servers, np.int64)
+        #: Bytes sent toward each server (a DirectVLB with SWITCH this element charges
+        #: them to its link budgets: phase-2 traffic shares the links).
+        self.bytes_out = np.zeros(self.servers, np.int64)
 
     def initialize(self) -> None:
         self.check_outputs()
@@ -61,7 +66,7 @@ class ClusterSwitch(ClusterPeers):
         if not len(batch):
             return
         order, meta = _ck.switch_frames(batch.pool, batch.off, batch.length,
-                                                   self.down, self.counts)
+                                                   self.down, self.counts, self.bytes_out)
         # Drop codes as the kernel numbers them (its last, "self", never happens here:
         # frames for this server go to output SELF).
         emit_groups(self, batch, order, meta, self.servers, self.REASONS)

@@ -19,14 +19,16 @@ from routebricks.elements.cluster.clusterpeers import (
     ClusterPeers,
     emit_groups,
 )
-from routebricks.engine.args import Arg, Bandwidth, Bool, Choice, PosInt, Seconds, UInt
+from routebricks.engine.args import Arg, Bandwidth, Bool, Choice, PosInt, Seconds, UInt, Word
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 
 _NO_NH = np.zeros(0, np.int64)
 #: Burst of every bucket when BURST is not given: this much of LINK_RATE, at least
-#: two full-size frames.
-DEFAULT_BURST_TIME = 0.010
+#: two full-size frames. A bucket ranges over two bursts (from BURST to -BURST): 40 ms
+#: of the link, within the 50 ms queue that ``cluster up`` gives its links, and longer
+#: than a batch takes to gather on a loaded machine.
+DEFAULT_BURST_TIME = 0.020
 MIN_DEFAULT_BURST = 2 * 1514
 
 
@@ -38,11 +40,10 @@ class DirectVLB(ClusterPeers):
     Arguments:
         SELF (integer 0..255, required): this server's number in the cluster.
         SERVERS (integer 1..256, required): how many servers the cluster has (N).
-        LINK_RATE (bandwidth, required): the rate of each internal link this element may
-            fill (``10Mbps``; Direct VLB's 2R/N).
-        DIRECT_RATE (bandwidth, default LINK_RATE/2): how much traffic toward one server
-            goes straight to it (Direct VLB's R/N); the rest of LINK_RATE, on each link,
-            is for traffic that goes through that link's server as an intermediate.
+        LINK_RATE (bandwidth, required): the rate of each internal link (``10Mbps``;
+            a full mesh needs 2R/N).
+        DIRECT_RATE (bandwidth, default LINK_RATE): at most this much traffic toward one
+            server goes straight to it; set R/N for the paper's Direct VLB rule.
         DELTA (time, default 100ms): a flow's packets less than DELTA apart are one
             flowlet (the paper's δ).
         MODE (``direct`` or ``classic``, default direct): Direct VLB, or classic VLB
@@ -50,37 +51,41 @@ class DirectVLB(ClusterPeers):
         FLOWLETS (bool, default true): keep each flowlet on one path (Flare); false
             decides every packet on its own (the paper's "Direct VLB without our
             extension").
-        BURST (bytes, default 10 ms of LINK_RATE, at least 3028): the most each token
+        BURST (bytes, default 20 ms of LINK_RATE, at least 3028): the most each token
             bucket holds, and the most debt it runs into.
         SEED (unsigned, default from the system): seed of the random choices (classic
             VLB, ties between intermediates), for repeatable runs.
         FLOW_TABLE (positive integer, default 65536): flowlet table entries (rounded up
             to a power of two), in pairs: a flow has the two entries of the pair its hash
             names, and a third flow there takes the entry of the one seen longer ago.
+        SWITCH (element name, optional): the ClusterSwitch of this server, whose phase-2
+            frames share the links: what it sent on each link is charged to that link.
     Behaviour: the output server j of a frame is byte 1 of its destination MAC (a cluster
         MAC, see ``routebricks.packet.clustermac``); flows are told apart by a hash of the
         IPv4 5-tuple behind the Ethernet header (the network-header annotation, else byte
-        14). Time is read once per batch (``clock``, monotonic nanoseconds). Every link x
-        has two byte token buckets, refilled at each batch by the time since the last
-        (up to BURST, or to what that time earns if more): direct[x] at DIRECT_RATE for
-        traffic to x itself, spill[x] at LINK_RATE - DIRECT_RATE for traffic that x
-        forwards (phase 1). A path has budget while its bucket is positive; a packet sent
-        on it takes its length out (the bucket goes down to -BURST at most). Direct mode:
-        a packet goes straight to j if direct[j] has budget, else through the
-        intermediate x (not SELF, not j, not down) whose spill bucket is fullest — with
-        budget, or the least behind when none has any (the link's queue decides; equal
-        ones alike at random); straight to j when there is no intermediate. Classic mode:
-        through a random one of the N servers that are up (SELF or j: straight to j).
+        14). Time is read once per batch (``clock``, monotonic nanoseconds). Byte token
+        buckets, refilled at each batch by the time since the last (up to BURST):
+        link[x] at LINK_RATE for everything sent on the
+        link to x (direct, phase 1, and the SWITCH's phase 2), and direct[x] at
+        DIRECT_RATE for traffic straight to x. A packet sent takes its length out of its
+        buckets (down to -BURST at most). Direct mode: a packet goes straight to j while
+        direct[j] and link[j] are positive ("what the direct link can carry"), else
+        through the intermediate x (not SELF, not j, not down) whose link bucket is
+        fullest — with budget, or the least behind when none has any (the link's queue
+        decides; equal ones alike at random); straight to j when there is no
+        intermediate. Classic mode: through a random one of the N servers that are up
+        (SELF or j: straight to j).
         Flowlets: a packet of a flow seen at most DELTA ago toward the same j takes its
         flowlet's path unless that path is full — the packet would take its bucket below
-        -BURST, so a flowlet may run one burst over its path's rate; a packet whose path
-        is full is spread on its own as above (the flowlet keeps its path); a new flowlet
-        picks a path as above. Flow state lives in a fixed-size table indexed by the flow
-        hash; all of it is one compiled pass per batch. With W workers each meters 1/W of
-        the rates (flows are spread over workers by the receive fanout). Drops: "output
-        server down" (j marked down with ``peer``; down servers are never intermediates
-        either), "output server is this server" (j = SELF: a configuration error
-        upstream), "output server out of range" (j >= SERVERS), "not a cluster MAC", "too
+        -BURST, so a flowlet may run one burst over its path's rate; when its path is full
+        the flowlet moves whole to a path chosen as above if that path has room, and when
+        no path has room its packets are spread one by one (classic VLB's rule, §6.1); a
+        new flowlet picks a path as above. Flow state lives in a fixed-size table indexed
+        by the flow hash; all of it is one compiled pass per batch. With W workers each
+        meters 1/W of the rates (flows are spread over workers by the receive fanout).
+        Drops: "output server down" (j marked down with ``peer``; down servers are never
+        intermediates either), "output server is this server" (j = SELF: a configuration
+        error upstream), "output server out of range" (j >= SERVERS), "not a cluster MAC", "too
         short for Ethernet".
     Handlers:
         peer (write): ``J down`` or ``J up`` (several: commas or new lines); takes effect
@@ -89,7 +94,8 @@ class DirectVLB(ClusterPeers):
         paths (read): packets per path, ``COUNT<TAB>direct J`` and ``COUNT<TAB>via X to J``
             lines (summed over workers).
         flowlets (read): ``COUNT<TAB>new flowlets``, ``COUNT<TAB>kept on path`` (packets
-            sent on their flowlet's path), ``COUNT<TAB>spread, path full``.
+            sent on their flowlet's path), ``COUNT<TAB>moved, path full`` (flowlets moved
+            to a path with room), ``COUNT<TAB>spread, no path with room`` (packets).
         reset (write): zero the path counts and flowlet statistics.
     Example:
         vlb :: DirectVLB(SELF 0, SERVERS 4, LINK_RATE 10Mbps, DELTA 100ms);
@@ -98,6 +104,8 @@ class DirectVLB(ClusterPeers):
         vlb[2] -> ToDevice(to_s2);  vlb[3] -> ToDevice(to_s3);
     See also: ClusterEncap, ClusterSwitch, ClusterDecap
     """
+
+    JIT_WARMUP = (_vk.warmup,)
 
     ARGS: ClassVar[tuple[Arg, ...]] = (
         *ClusterPeers.ARGS,
@@ -109,6 +117,7 @@ class DirectVLB(ClusterPeers):
         Arg("BURST", UInt, None),
         Arg("SEED", UInt, None),
         Arg("FLOW_TABLE", PosInt, 65536),
+        Arg("SWITCH", Word, None),
     )
     REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN, DROP_SELF)
 
@@ -129,7 +138,7 @@ class DirectVLB(ClusterPeers):
         if self.link_rate <= 0:
             raise self.error("LINK_RATE must be more than 0")
         if self.direct_rate is None:
-            self.direct_rate = self.link_rate / 2
+            self.direct_rate = self.link_rate  # direct while the link has room
         if self.direct_rate > self.link_rate:
             raise self.error("DIRECT_RATE is more than LINK_RATE",
                              "DIRECT_RATE is the part of LINK_RATE for direct traffic")
@@ -139,10 +148,20 @@ class DirectVLB(ClusterPeers):
             raise self.error("BURST must be more than 0")
         if self.flow_table > 1 << 26:
             raise self.error(f"FLOW_TABLE {self.flow_table} is too large (at most 67108864)")
+        self._switch = None
         self._setup(1, 0)
 
     def initialize(self) -> None:
         self.check_outputs()
+        self._switch = None
+        if self.switch is not None:
+            sw = self.router.elements.get(self.switch) if self.router is not None else None
+            if sw is None or not hasattr(sw, "bytes_out") or len(sw.bytes_out) != self.servers:
+                raise self.error(f"SWITCH {self.switch!r} is not a ClusterSwitch with "
+                                 f"{self.servers} outputs",
+                                 "name the ClusterSwitch whose frames share the links")
+            self._switch = sw
+            self._switch_seen = sw.bytes_out.copy()
         router = self.router
         self._setup(max(1, getattr(router, "nworkers", 1)), getattr(router, "worker_id", 0))
 
@@ -158,7 +177,7 @@ class DirectVLB(ClusterPeers):
         self._rates = np.zeros(3)
         # Bytes per nanosecond, this worker's share.
         self._rates[_vk.R_DIRECT] = self.direct_rate / nworkers / 1e9
-        self._rates[_vk.R_SPILL] = (self.link_rate - self.direct_rate) / nworkers / 1e9
+        self._rates[_vk.R_LINK] = self.link_rate / nworkers / 1e9
         self._rates[_vk.R_BURST] = self.burst
         self._buckets = np.full((2, n), float(self.burst))
         size = 1 << max(1, (self.flow_table - 1).bit_length())
@@ -169,7 +188,8 @@ class DirectVLB(ClusterPeers):
         self._rng = np.array([seed or 1], np.uint64)  # xorshift's state is never 0
         self._last: int | None = None
         self.counts = np.zeros((n, n), np.int64)
-        self.stats = np.zeros(3, np.int64)
+        self.stats = np.zeros(4, np.int64)
+        self._no_forwarding = np.zeros(n)
 
     def push(self, port: int, batch: PacketBatch) -> None:
         if not len(batch):
@@ -180,10 +200,16 @@ class DirectVLB(ClusterPeers):
         ints[_vk.I_ELAPSED] = 0 if self._last is None else max(0, now - self._last)
         self._last = now
         nh = batch.annos.get("nh")
+        if self._switch is not None:
+            sent = self._switch.bytes_out
+            forwarded = (sent - self._switch_seen).astype(np.float64)
+            self._switch_seen = sent.copy()
+        else:
+            forwarded = self._no_forwarding
         order, meta = _vk.vlb_route(
             batch.pool, batch.off, batch.length, _NO_NH if nh is None else nh, nh is not None,
             self.down, ints, self._rates, self._buckets, self._flows, self._rng, self.counts,
-            self.stats)
+            self.stats, forwarded)
         emit_groups(self, batch, order, meta, self.servers, self.REASONS)
 
     @read_handler("paths", combine="merge")
@@ -199,10 +225,12 @@ class DirectVLB(ClusterPeers):
 
     @read_handler("flowlets", combine="merge")
     def h_flowlets(self) -> str:
-        """Flowlet statistics: new flowlets, packets kept on path, spread (path full)."""
+        """Flowlet statistics: new flowlets, packets kept on path, flowlets moved to a
+        path with room, packets spread (no path had room)."""
         s = self.stats
         return (f"{s[_vk.STAT_NEW]}\tnew flowlets\n{s[_vk.STAT_KEPT]}\tkept on path\n"
-                f"{s[_vk.STAT_SPREAD]}\tspread, path full")
+                f"{s[_vk.STAT_MOVED]}\tmoved, path full\n"
+                f"{s[_vk.STAT_SPREAD]}\tspread, no path with room")
 
     @write_handler("reset")
     def h_reset(self, _value: str) -> None:

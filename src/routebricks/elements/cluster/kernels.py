@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from routebricks.jit import precompile
 from routebricks.packet.clustermac import INTERFACE_BYTE0
 
 #: Frames shorter than an Ethernet header.
@@ -72,9 +73,10 @@ def frame_code(pool: np.ndarray, o: int, length: int) -> int:  # pragma: no cove
 
 @njit(cache=True, nogil=True)
 def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, down: np.ndarray,
-                  counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+                  counts: np.ndarray, nbytes: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """ClusterSwitch: output = byte 1 of the destination MAC (``down.shape[0]`` servers);
-    ``counts[j]`` counts frames switched to server j."""
+    ``counts[j]`` counts frames switched to server j, ``nbytes[j]`` their bytes."""
     n = off.shape[0]
     nservers = down.shape[0]
     code = np.empty(n, np.int64)
@@ -90,6 +92,7 @@ def switch_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, down: n
             else:
                 code[k] = j
                 counts[j] += 1
+                nbytes[j] += length[k]
                 continue
         code[k] = nservers + c
     return group(code, nservers + NCODES)
@@ -160,3 +163,11 @@ def encap_frames(pool: np.ndarray, off: np.ndarray, length: np.ndarray, header: 
         new_off[k] = p
         new_len[k] = length[k] + ETHER_HLEN
     return new_off, new_len, ok, bad
+
+
+def warmup() -> None:
+    """Compile the cluster elements' kernels (see :mod:`routebricks.jit`)."""
+    u8, i64 = np.zeros(16, np.uint8), np.zeros(1, np.int64)
+    precompile(switch_frames, u8, i64, i64, np.zeros(1, np.bool_), i64, i64)
+    precompile(decap_frames, u8, i64, i64, i64)
+    precompile(encap_frames, u8, i64, i64, u8, np.zeros(1, np.uint32), True, i64, True)

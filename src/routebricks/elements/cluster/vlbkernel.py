@@ -4,14 +4,20 @@ flowlet's path, charges the path's token bucket and groups the batch by output.
 
 A *path* toward output server ``j`` is named by the server the frame is sent to: ``j``
 itself (direct) or an intermediate ``x`` (phase 1 of VLB, which ``x`` forwards to ``j``).
-Token buckets count bytes: ``direct[j]`` meters what goes straight to ``j``, ``spill[x]``
-what goes through ``x``; both are refilled by the time since the last batch, capped at the
-burst or at what that time earns, whichever is more. A path *has budget* while its bucket
-is positive; a packet sent on a path takes its length out of the bucket, which may then go
+Token buckets count bytes: ``link[x]`` meters everything this server sends on its link to
+``x`` (direct traffic, phase 1, and the phase-2 frames its switch forwards, charged before
+each batch), at the link's rate; ``direct[j]`` also caps what goes straight to ``j`` (the
+direct share, DIRECT_RATE). Both are refilled by the time since the last batch, capped at
+the burst: a bucket is a link queue seen from the sender (full bucket: empty queue), so
+a cap that never moves keeps batches that come in quick succession from different ports
+from clipping each other's refills. The direct path to ``j`` has
+budget while both ``direct[j]`` and ``link[j]`` are positive, a path through ``x`` while
+``link[x]`` is; a packet sent on a path takes its length out of the bucket, which may then go
 negative, down to minus the burst (a link queue's worth of debt: an overload long past is
 not held against a path forever). A flowlet's path is *full* when its next packet would
 take the bucket below minus the burst: a flowlet may run one burst over its path's rate
-before it is spread.
+before it is moved whole to a path with room, or, when no path has room, spread packet by
+packet.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ from routebricks.elements.cluster.kernels import (
     frame_code,
     group,
 )
+from routebricks.jit import precompile
 
 #: Flowlet statistics (indices of the ``stats`` array).
 STAT_NEW = 0  # flowlets begun (a flow's first packet, or one after a gap over DELTA)
 STAT_KEPT = 1  # packets sent on their flowlet's path
 STAT_SPREAD = 2  # packets of a flowlet whose path was full, spread on their own
+STAT_MOVED = 3  # flowlets moved whole to a path with room when theirs was full
 
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
@@ -99,17 +107,18 @@ def _random(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _intermediate(j: int, me: int, down: np.ndarray, spill: np.ndarray,
+def _intermediate(j: int, me: int, down: np.ndarray, link: np.ndarray,
                   rng: np.ndarray) -> int:  # pragma: no cover - compiled
     """Direct VLB past the direct budget: the intermediate (not ``me``, not ``j``, not
-    down) with the fullest bucket — with budget, or the least behind; ``j`` if none."""
+    down) whose link bucket is fullest — with budget, or the least behind; ``j`` if
+    none."""
     best = -1
     best_tokens = -np.inf
     ties = 0
     for x in range(down.shape[0]):
         if x in (me, j) or down[x]:
             continue
-        t = spill[x]
+        t = link[x]
         if t > best_tokens:
             best, best_tokens, ties = x, t, 1
         elif t == best_tokens:
@@ -139,7 +148,7 @@ def _classic(j: int, me: int, down: np.ndarray, rng: np.ndarray) -> int:  # prag
 #: Parameters of :func:`vlb_route`: indices of its ``ints`` array ...
 I_ME, I_CLASSIC, I_FLOWLETS, I_DELTA, I_NOW, I_ELAPSED = range(6)
 #: ... and of its ``rates`` array (rates in bytes per nanosecond, burst in bytes).
-R_DIRECT, R_SPILL, R_BURST = range(3)
+R_DIRECT, R_LINK, R_BURST = range(3)
 #: Flow table entries (uint64 pairs): the time last seen (ns) and a key, the flow's hash
 #: tag (32 bits), output server (16) and path (16); an empty entry has server 0xFFFF.
 F_TIME, F_KEY = 0, 1
@@ -169,13 +178,16 @@ def _flow_slot(flows: np.ndarray, base: int, tag: np.uint64,
 def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndarray,
               has_nh: bool, down: np.ndarray, ints: np.ndarray, rates: np.ndarray,
               buckets: np.ndarray, flows: np.ndarray, rng: np.ndarray, counts: np.ndarray,
-              stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+              stats: np.ndarray, forwarded: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """Choose the next server of every frame; return the batch grouped by output (``n``
     outputs, then the drop codes of :mod:`.kernels`; see ``kernels.group``). ``ints`` and
     ``rates`` hold the parameters (``I_*``, ``R_*``; ``I_ELAPSED``: ns since the previous
-    batch); ``buckets`` the direct (row 0) and spill (row 1) buckets; ``flows`` the flow
-    table (a power of two of entries, at least 2); ``counts[p, j]`` counts packets sent
-    toward ``j`` through ``p``. Few arguments: each costs the dispatcher time per call."""
+    batch); ``buckets`` the direct (row 0) and link (row 1) buckets; ``forwarded`` the
+    bytes the switch sent on each link since the last batch (charged to the links first);
+    ``flows`` the flow table (a power of two of entries, at least 2); ``counts[p, j]``
+    counts packets sent toward ``j`` through ``p``. Few arguments: each costs the
+    dispatcher time per call."""
     n = down.shape[0]
     me = ints[I_ME]
     classic = ints[I_CLASSIC] != 0
@@ -185,16 +197,12 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
     elapsed = ints[I_ELAPSED]
     burst = rates[R_BURST]
     direct = buckets[0]
-    spill = buckets[1]
-    # A batch's packets arrived over the time since the last one: what that time earns is
-    # theirs even when it exceeds the burst (batches may be further apart than BURST lasts).
+    link = buckets[1]
     d_earned = rates[R_DIRECT] * elapsed
-    s_earned = rates[R_SPILL] * elapsed
-    d_cap = max(burst, d_earned)
-    s_cap = max(burst, s_earned)
+    s_earned = rates[R_LINK] * elapsed
     for x in range(n):
-        direct[x] = min(d_cap, direct[x] + d_earned)
-        spill[x] = min(s_cap, spill[x] + s_earned)
+        direct[x] = min(burst, direct[x] + d_earned)
+        link[x] = max(min(burst, link[x] + s_earned) - forwarded[x], -burst)
     mask = np.uint64(flows.shape[0] - 2)  # even entries: the first of each pair
     m = off.shape[0]
     code = np.empty(m, np.int64)
@@ -216,6 +224,7 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
         p = -1
         fresh = True  # the packet needs a path of its own
         new = False
+        full = False
         if flowlets:
             ip = nh[k] if has_nh and nh[k] >= 0 else o + 14
             h = flow_hash(pool, ip, o + size)
@@ -227,12 +236,13 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
                 # A flowlet may run one burst over its path's rate before it is spread;
                 # a packet spread keeps the flowlet's path, where the flowlet resumes
                 # once the bucket has refilled.
-                if (direct[j] if q == j else spill[q]) - size >= -burst:
+                room = min(direct[j], link[j]) if q == j else link[q]
+                if room - size >= -burst:
                     p = q
                     fresh = False
                     stats[STAT_KEPT] += 1
                 else:
-                    stats[STAT_SPREAD] += 1
+                    full = True
             else:
                 new = True
                 stats[STAT_NEW] += 1
@@ -241,18 +251,34 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
             # the choice itself.
             if classic:
                 p = _classic(j, me, down, rng)
-            elif direct[j] > 0.0:
+            elif direct[j] > 0.0 and link[j] > 0.0:
                 p = j
             else:
-                p = _intermediate(j, me, down, spill, rng)
+                p = _intermediate(j, me, down, link, rng)
+        if full:
+            # The flowlet's path is full. A path with room takes the whole flowlet (one
+            # path change, then it keeps to it); with no room anywhere its packets are
+            # spread one by one, as classic VLB (the paper's rule, §6.1).
+            if (min(direct[j], link[j]) if p == j else link[p]) > 0.0:
+                new = True
+                stats[STAT_MOVED] += 1
+            else:
+                stats[STAT_SPREAD] += 1
         if new:
             flows[e, F_KEY] = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN) | np.uint64(p)
         if flowlets:
             flows[e, F_TIME] = np.uint64(now)
         if p == j:
             direct[j] = max(direct[j] - size, -burst)
-        else:
-            spill[p] = max(spill[p] - size, -burst)
+        link[p] = max(link[p] - size, -burst)
         counts[p, j] += 1
         code[k] = p
     return group(code, n + NCODES)
+
+
+def warmup() -> None:
+    """Compile DirectVLB's kernel (see :mod:`routebricks.jit`)."""
+    u8, i64, f64 = np.zeros(16, np.uint8), np.zeros(1, np.int64), np.zeros(1)
+    precompile(vlb_route, u8, i64, i64, i64, True, np.zeros(1, np.bool_), i64, f64,
+               np.zeros((2, 1)), np.zeros((2, 2), np.uint64), np.zeros(1, np.uint64),
+               np.zeros((1, 1), np.int64), i64, f64)

@@ -85,6 +85,8 @@ class CheckIPHeader(Element):
     See also: MarkIPHeader, DecIPTTL, Strip
     """
 
+    JIT_WARMUP = (_ik.warmup,)
+
     port_count = "1/1-2"
     processing = "a/ah"
     REST = True

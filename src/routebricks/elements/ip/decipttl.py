@@ -40,6 +40,8 @@ class DecIPTTL(Element):
     See also: CheckIPHeader, ICMPError
     """
 
+    JIT_WARMUP = (_ik.warmup,)
+
     port_count = "1/1-2"
     processing = "a/ah"
     ARGS = (

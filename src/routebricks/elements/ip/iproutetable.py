@@ -45,6 +45,7 @@ from routebricks.engine.args import Arg, Filename, strip_comments
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.engine.graph import MAX_PORTS
 from routebricks.errors import shown
+from routebricks.jit import precompile
 from routebricks.lookup import (
     Dir248Table,
     Dir248View,
@@ -58,6 +59,7 @@ from routebricks.lookup import (
     mask_of,
     parse_route,
 )
+from routebricks.lookup.dir248 import warmup as dir248_warmup
 from routebricks.lookup.routes import EXPECTED, iter_route_items, read_route_text
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.ip import IP_DST, ip_positions
@@ -249,6 +251,11 @@ def _route_kernel(
 
 
 # --------------------------------------------------------------------------- elements
+
+
+def _warm_route_kernel() -> None:
+    u32 = np.zeros(1, np.uint32)
+    precompile(_route_kernel, u32, np.zeros(1, np.int32), u32, u32, 1)
 
 
 class IPRouteTable(Element):
@@ -516,6 +523,8 @@ class MutableIPRouteTable(IPRouteTable):
         rt :: DirectIPLookup(0.0.0.0/0 1);
     See also: DirectIPLookup, RadixIPLookup, LinearIPLookup
     """
+
+    JIT_WARMUP = (_warm_route_kernel, dir248_warmup)
 
     ABSTRACT = True
 

@@ -7,6 +7,7 @@ import numpy as np
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.classify import CompiledPatterns, parse_click_pattern
+from routebricks.packet.classify import warmup as classify_warmup
 
 
 class Classifier(Element):
@@ -32,6 +33,8 @@ class Classifier(Element):
                         -);               // everything else
     See also: IPClassifier, HashSwitch
     """
+
+    JIT_WARMUP = (classify_warmup,)
 
     port_count = "1/-"
     processing = "h/h"
