@@ -50,6 +50,8 @@ def test_rb4_example() -> None:
     (('rate = "20Mbit"', 'rate = "20Mbit"\ndelta = "soon"'), "cluster.delta", "not a time"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\nworkers = 0'), "cluster.workers", "1 to 64"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\nrouting = 1'), "cluster.routing", "unknown key"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\ndirect_rate = "21Mbit"'), "cluster.direct_rate",
+     "more than the internal rate"),
     (("10.2.0.1/24", "10.1.0.9/24"), "servers[1].ports[0].address", "overlaps"),
     (("10.2.0.1/24", "10.2.0.1"), "servers[1].ports[0].address", "ADDR/LEN"),
     (('name = "s2"', 'name = "s1"'), "servers[1].name", "two servers"),
@@ -123,3 +125,16 @@ def test_rate_and_time_parsers_never_crash(text: str) -> None:
             parse(text, "f", "k")
         except ClusterFileError as e:
             assert e.key == "k"
+
+
+def test_direct_rate_reaches_directvlb(tmp_path: Path) -> None:
+    from routebricks.cluster.config import server_config
+
+    plain = load_text(tmp_path, GOOD)
+    assert plain.direct_rate is None
+    assert "DIRECT_RATE" not in server_config(plain, "s1")  # the element's default: the link
+    spec = load_text(tmp_path, GOOD.replace('rate = "20Mbit"',
+                                            'rate = "20Mbit"\ndirect_rate = "5Mbit"', 1))
+    assert spec.direct_rate == 5_000_000
+    line = next(x for x in server_config(spec, "s1").splitlines() if "DirectVLB(" in x)
+    assert "LINK_RATE 20Mbps, DIRECT_RATE 5Mbps," in line

@@ -205,7 +205,9 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
     w("// Direct VLB: straight to the output server while that link has room, else via an")
     w("// intermediate; a flow's packets within delta keep their path (flowlets). The")
     w("// switch's phase-2 frames are charged to the same links (SWITCH).")
+    direct = "" if spec.direct_rate is None else f"DIRECT_RATE {bps(spec.direct_rate)}, "
     w(f"vlb :: DirectVLB(SELF {me.index}, SERVERS {n}, LINK_RATE {bps(spec.internal_rate)}, "
+      f"{direct}"
       f"DELTA {spec.delta * 1000:g}ms, MODE {spec.vlb}, "
       f"FLOWLETS {str(spec.flowlets).lower()}, SWITCH sw);")
     w(f"sw :: ClusterSwitch(SELF {me.index}, SERVERS {n});")

@@ -12,6 +12,8 @@
     workers = 1              # worker processes per server
     routes = "rb4.routes"    # optional: more routes (see below)
     # internal_rate = "10Mbit"   default 2R/N, what a full mesh needs (§3.2)
+    # direct_rate = "5Mbit"      most sent straight to one server; default the internal
+    #                            rate (the paper's Direct VLB: R/N)
     # bfd_interval = "100ms"     liveness between servers (BFD, RFC 5880)
 
     [[servers]]
@@ -120,6 +122,7 @@ class ClusterSpec:
     routes: Path | None = None
     bfd_interval: float = 0.1
     file: str = "<cluster>"
+    direct_rate: int | None = None  # bits/s; None: the internal rate
 
     @property
     def ports(self) -> list[Port]:
@@ -260,7 +263,8 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
     r.only(data, "", {"cluster", "servers", "links"})
     c = r.table(data.get("cluster", {}), "cluster")
     r.only(c, "cluster", {"name", "rate", "vlb", "flowlets", "delta", "topology", "workers",
-                          "routes", "internal_rate", "bfd_interval"})
+                          "routes", "internal_rate", "bfd_interval",
+                          "direct_rate"})
     name = r.name(c, "cluster", "cluster") if "name" in c else "cluster"
     if "rate" not in c:
         raise r.fail("cluster.rate", "missing", "the external line rate R, e.g. 20Mbit")
@@ -324,8 +328,15 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
     n = len(servers)
     internal = (parse_rate(c["internal_rate"], file, "cluster.internal_rate")
                 if "internal_rate" in c else max(1000, 2 * rate // n))
+    direct = None
+    if "direct_rate" in c:
+        direct = parse_rate(c["direct_rate"], file, "cluster.direct_rate")
+        if direct > internal:
+            raise r.fail("cluster.direct_rate",
+                         f"direct_rate {direct} bit/s is more than the internal rate "
+                         f"{internal} bit/s", "the direct share is part of a link")
     links = _links(r, data.get("links"), servers, seen_if)
-    return ClusterSpec(name=name, servers=servers, links=links, rate=rate,
+    return ClusterSpec(direct_rate=direct, name=name, servers=servers, links=links, rate=rate,
                        internal_rate=internal, vlb=vlb, flowlets=flowlets, delta=delta,
                        topology=topology, workers=workers, routes=routes, bfd_interval=bfd,
                        file=file)

@@ -145,8 +145,9 @@ def parse_rate(value: object, what: str = "rate") -> int:
     bps = round(number)
     if bps < MIN_RATE:
         raise RouteBricksError(
-            f"{what}: {value!r} is {bps} bit/s, below the minimum {format_rate(MIN_RATE)} "
-            f"(a missing unit? e.g. {value}Mbit)")
+            f"{what}: {value!r} is {bps} bit/s, below the minimum {format_rate(MIN_RATE)}"
+            + (f" (a missing unit? e.g. {value}Mbit)" if isinstance(value, int | float)
+               or str(value).strip().replace(".", "", 1).isdigit() else ""))
     if bps > MAX_RATE:
         raise RouteBricksError(
             f"{what}: {value!r} is above the maximum {format_rate(MAX_RATE)} (tbf counts "
