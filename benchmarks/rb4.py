@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import subprocess
 import sys
 import tempfile
@@ -180,12 +181,14 @@ def uniform(c: Cluster) -> dict[str, list[str]]:
 
 
 def processed_per_delivered(res: dict[str, Any]) -> str:
-    cells = []
-    for s, (inp, mid, out) in sorted(res["roles"].items()):
-        cells.append(f"{s} {(inp + mid + out) / out:.2f}" if out else f"{s} -")
-    total = sum(sum(r) for r in res["roles"].values())
+    """Per server, the packets it processed in any role per packet the cluster delivered;
+    their sum is the cluster's (2 when everything goes direct, up to 3)."""
     delivered = sum(r[2] for r in res["roles"].values())
-    return ", ".join(cells) + (f"; all {total / delivered:.2f}" if delivered else "")
+    if not delivered:
+        return "-"
+    cells = [f"{s} {sum(r) / delivered:.2f}" for s, r in sorted(res["roles"].items())]
+    total = sum(sum(r) for r in res["roles"].values())
+    return ", ".join(cells) + f"; all {total / delivered:.2f}"
 
 
 def main() -> None:
@@ -203,11 +206,11 @@ def main() -> None:
     progress("start-up: routebricks cluster up / down (whole commands)")
     cli = [sys.executable, "-m", "routebricks.cli", "cluster"]
     t = time.perf_counter()
-    res = subprocess.run([*cli, "up", str(RB4), "--prefix", "rbbench-"], capture_output=True,
-                         text=True)
+    res = subprocess.run([*cli, "up", str(RB4), "--json"], capture_output=True, text=True)
     up_s = time.perf_counter() - t
+    prefix = json.loads(res.stdout)["prefix"] if res.returncode == 0 else ""
     t = time.perf_counter()
-    subprocess.run([*cli, "down", "rbbench-"], capture_output=True, text=True)
+    subprocess.run([*cli, "down", prefix], capture_output=True, text=True)
     down_s = time.perf_counter() - t
     up_note = "" if res.returncode == 0 else f" (failed: {res.stderr.strip()[:200]})"
 
@@ -258,7 +261,8 @@ def main() -> None:
     print(f"start-up (whole command): cluster up {up_s:.1f} s{up_note}, cluster down "
           f"{down_s:.1f} s")
     print()
-    print("| matrix | offered per port | loss | processed per delivered (per server; all) |")
+    print("| matrix | offered per port | loss | packets processed per packet delivered "
+          "(per server; all) |")
     print("|---|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -138,3 +138,43 @@ def test_direct_rate_reaches_directvlb(tmp_path: Path) -> None:
     assert spec.direct_rate == 5_000_000
     line = next(x for x in server_config(spec, "s1").splitlines() if "DirectVLB(" in x)
     assert "LINK_RATE 20Mbps, DIRECT_RATE 5Mbps," in line
+
+
+def test_a_single_server_cluster_is_a_plain_router(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from routebricks.cluster.config import server_config
+
+    spec = load_text(tmp_path, """
+[cluster]
+name = "one"
+rate = "20Mbit"
+
+[[servers]]
+name = "s1"
+ports = [{ interface = "ext0", address = "10.1.0.1/24", host = "h1" },
+         { interface = "ext1", address = "10.2.0.1/24", host = "h2" }]
+""")
+    text = server_config(spec, "s1")
+    assert "DirectVLB" not in text and "ClusterSwitch" not in text and "BFD" not in text
+    (tmp_path / "one.click").write_text(text)
+    res = subprocess.run([sys.executable, "-m", "routebricks.cli", "check",
+                          str(tmp_path / "one.click")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("cmd", [["cluster", "up", "examples/rb4.toml"],
+                                 ["testbed", "up", "examples/testbed.toml"]])
+def test_a_bad_prefix_is_refused_before_anything_is_made(cmd: list[str]) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-m", "routebricks.cli", *cmd, "--prefix",
+                          "rbbench-"], capture_output=True, text=True, cwd=repo)
+    assert res.returncode == 2
+    assert "'rbbench-' is not rb + six hex digits" in res.stderr
+    assert "Traceback" not in res.stderr
+    ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "rbbench-" not in ns

@@ -8,6 +8,7 @@ import sys
 import click
 
 from routebricks.errors import RouteBricksError
+from routebricks.netns.cli import check_prefix
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
@@ -57,7 +58,7 @@ def config_cmd(file: str, server: str | None) -> None:
 
 @cluster.command("up", context_settings=CONTEXT)
 @click.argument("file", metavar="FILE.toml")
-@click.option("--prefix", default=None, metavar="rbXXXXXX-",
+@click.option("--prefix", default=None, metavar="rbXXXXXX-", callback=check_prefix,
               help="Name prefix for the namespaces and links [default: random].")
 @click.option("--no-routers", is_flag=True,
               help="Build namespaces, links and hosts only; start each server yourself "

@@ -201,6 +201,8 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
             w(f"out{p.index} -> ext{p.local};")
         else:
             w(f"out{p.index} -> ClusterEncap(SERVER {s.index}, PORT {p.local}) -> vlb;")
+    if n == 1:
+        return "\n".join(out) + "\n"  # one server: no internal links, no VLB
     w("")
     w("// Direct VLB: straight to the output server while that link has room, else via an")
     w("// intermediate; a flow's packets within delta keep their path (flowlets). The")

@@ -12,6 +12,16 @@ from routebricks.errors import RouteBricksError
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
 
+
+def check_prefix(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--prefix: 'rb', six hex digits and '-' (what cleanup recognizes as ours)."""
+    from routebricks.netns.testbed import PREFIX_RE  # pyroute2: only when it is used
+
+    if value is not None and not PREFIX_RE.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not rb + six hex digits + '-' "
+                                 "(e.g. rb0a1b2c-)")
+    return value
+
 @click.group(context_settings=CONTEXT)
 def testbed() -> None:
     """Hosts and a router in network namespaces, joined by veth links (pyroute2).
@@ -27,7 +37,7 @@ def testbed() -> None:
 
 @testbed.command("up", context_settings=CONTEXT)
 @click.argument("spec_file", metavar="FILE.toml", type=click.Path(exists=True, dir_okay=False))
-@click.option("--prefix", default=None, metavar="rbXXXXXX-",
+@click.option("--prefix", default=None, metavar="rbXXXXXX-", callback=check_prefix,
               help="Name prefix for namespaces and links [default: random].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def testbed_up(spec_file: str, prefix: str | None, as_json: bool) -> None:
