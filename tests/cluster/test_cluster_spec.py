@@ -49,6 +49,8 @@ def test_rb4_example() -> None:
      "not supported"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\ndelta = "soon"'), "cluster.delta", "not a time"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\nworkers = 0'), "cluster.workers", "1 to 64"),
+    (('rate = "20Mbit"', 'rate = "20Mbit"\nworkers = 2'), "cluster.workers",
+     "BFD sessions run in one process"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\nrouting = 1'), "cluster.routing", "unknown key"),
     (('rate = "20Mbit"', 'rate = "20Mbit"\ndirect_rate = "21Mbit"'), "cluster.direct_rate",
      "more than the internal rate"),

@@ -9,7 +9,7 @@
     flowlets = true          # keep a flow's packets within delta on one path (§6.1)
     delta = "100ms"          # the flowlet timeout δ
     topology = "mesh"        # a full mesh of internal links
-    workers = 1              # worker processes per server
+    workers = 1              # worker processes per server (1 for now: BFD)
     routes = "rb4.routes"    # optional: more routes (see below)
     # internal_rate = "10Mbit"   default 2R/N, what a full mesh needs (§3.2)
     # direct_rate = "5Mbit"      most sent straight to one server; default the internal
@@ -283,6 +283,9 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
     workers = c.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise r.fail("cluster.workers", f"{workers!r} is not a number of workers", "1 to 64")
+    if workers > 1:
+        raise r.fail("cluster.workers", f"{workers} workers per server are not supported yet: "
+                     "a server's BFD sessions run in one process", "workers = 1")
     bfd = parse_time(c.get("bfd_interval", "100ms"), file, "cluster.bfd_interval")
     routes = None
     if "routes" in c:
