@@ -18,6 +18,13 @@ CONFIG = "config"
 PORT = "port"  # a number inside [ ]
 OP = "op"  # :: -> => [ ] , ; { } | ||
 KEYWORD = "keyword"
+
+# What matters inside a '(' configuration: quotes, comments and brackets (the rest is
+# skipped by the pattern); the rest of a string, its closing quote as group 1 (absent:
+# unterminated). Only "..." has backslash escapes.
+_CONFIG_SPECIAL = re.compile(r"[\"'()\[\]{}]|//|/\*")
+_DQ_STRING = re.compile(r'(?:[^"\\]|\\.)*(")?', re.S)
+_SQ_STRING = re.compile(r"[^']*(')?")
 EOF = "eof"
 
 KEYWORDS = {"elementclass", "require", "define"}
@@ -147,29 +154,34 @@ class Lexer:
                 )
 
     def _config_end(self, open_at: int) -> int:
-        """Offset of the ')' matching the '(' at ``open_at``."""
+        """Offset of the ')' matching the '(' at ``open_at``. Jumps between the characters
+        that matter (``_CONFIG_SPECIAL``): a megabyte configuration is not walked in
+        Python."""
         t = self.text
         depth = 0
         i = open_at
         n = len(t)
         while i < n:
+            m = _CONFIG_SPECIAL.search(t, i)
+            if m is None:
+                break
+            i = m.start()
             c = t[i]
             if c in "\"'":
-                q = c
-                j = i + 1
-                while j < n and t[j] != q:
-                    j += 2 if (q == '"' and t[j] == "\\") else 1
-                if j >= n:
+                rest = (_DQ_STRING if c == '"' else _SQ_STRING).match(t, i + 1)
+                assert rest is not None  # both match an empty rest
+                if rest.group(1) is None:
                     raise self.error(
-                        "unterminated string in configuration", i, f"close the string with {q}"
+                        "unterminated string in configuration", i, f"close the string with {c}"
                     )
-                i = j + 1
+                i = rest.end()
                 continue
-            if t.startswith("//", i):
+            tok = m.group()
+            if tok == "//":
                 j = t.find("\n", i)
                 i = n if j < 0 else j
                 continue
-            if t.startswith("/*", i):
+            if tok == "/*":
                 j = t.find("*/", i + 2)
                 if j < 0:
                     raise self.error("unterminated comment", i, "close it with */")
@@ -177,7 +189,7 @@ class Lexer:
                 continue
             if c in "([{":
                 depth += 1
-            elif c in ")]}":
+            else:
                 depth -= 1
                 if depth == 0:
                     if c != ")":

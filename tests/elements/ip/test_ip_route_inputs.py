@@ -107,3 +107,36 @@ def test_mutated_routes_files_configure_or_give_a_config_error(data: bytes, gz: 
                                                                copies: int) -> None:
     data = data * copies  # large files go through the vectorized parser
     _configure(gzip.compress(data) if gz else data, ".gz" if gz else ".txt")
+
+
+@pytest.mark.parametrize("cls", ["DirectIPLookup", "RadixIPLookup", "LinearIPLookup"])
+def test_a_long_inline_table_reads_as_argument_by_argument(
+        cls: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past a few hundred inline routes the vectorized reader of route files is used;
+    the table must be the one the per-argument parser builds, and errors still name the
+    argument."""
+    from routebricks.engine.router import Router
+
+    routes = [f"{10 + i // 256}.{i % 256}.0.0/16 {i % 3}" for i in range(400)]
+    routes += [f"{60 + i}.0.0.0/8 192.168.{i}.1 {i % 3}" for i in range(100)]
+    outs = "\n".join(f"rt[{p}] -> Discard;" for p in range(3))
+    fast = Router.from_text(f"Idle -> rt :: {cls}({', '.join(routes)}); {outs}")
+    from routebricks.elements.ip import iproutetable
+
+    with monkeypatch.context() as m:  # the same text, argument by argument
+        m.setattr(iproutetable, "_FAST_INLINE", 10**9)
+        slow = Router.from_text(f"Idle -> rt :: {cls}({', '.join(routes)}); {outs}")
+    table = fast.read_handler("rt.table")
+    assert len(table.splitlines()) == 500
+    assert table == slow.read_handler("rt.table")
+    for r in routes[::37]:
+        net, *rest = r.split()
+        addr = net.split("/")[0]
+        want = rest[-1] if len(rest) == 1 else f"{rest[1]} {rest[0]}"
+        assert fast.read_handler(f"rt.lookup {addr}") == want
+    bad = routes[:300] + ["10.0.0.0/16 2"]  # a second route for 10.0.0.0/16
+    with pytest.raises(ConfigError, match=r"argument 301 .* is a second route"):
+        Router.from_text(f"Idle -> rt :: {cls}({', '.join(bad)}); {outs}")
+    bad = routes[:300] + ["10.0.0.0/33 2"]
+    with pytest.raises(ConfigError, match=r"argument 301 should be"):
+        Router.from_text(f"Idle -> rt :: {cls}({', '.join(bad)}); {outs}")

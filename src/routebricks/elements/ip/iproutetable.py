@@ -253,6 +253,10 @@ def _route_kernel(
 # --------------------------------------------------------------------------- elements
 
 
+#: From this many inline routes on, try the vectorized parser first.
+_FAST_INLINE = 256
+
+
 def _warm_route_kernel() -> None:
     u32 = np.zeros(1, np.uint32)
     precompile(_route_kernel, u32, np.zeros(1, np.int32), u32, u32, 1)
@@ -290,6 +294,15 @@ class IPRouteTable(Element):
         """A new, empty lookup structure (subclasses choose)."""
         return RadixTable()
 
+    def _fast_inline(self) -> RouteArrays | None:
+        """A long route table written inline (a quarter million arguments) parsed in a
+        few vectorized passes, as route files are; None when it needs the per-argument
+        parser below (which then names the bad or duplicate argument)."""
+        if len(self.rest) < _FAST_INLINE or any("\n" in a for a in self.rest):
+            return None
+        arrays = _fast_parse("\n".join(self.rest) + "\n")
+        return None if arrays is None or _has_duplicates(arrays) else arrays
+
     def configure(self) -> None:
         self.table = self.make_table()
         parts: list[RouteArrays] = []
@@ -297,7 +310,10 @@ class IPRouteTable(Element):
             parts.append(self._read_routes_file())
         args: list[Route] = []
         seen: dict[tuple[int, int], int] = {}
-        for i, text in enumerate(self.rest, start=1):
+        inline = self._fast_inline() if not parts else None
+        if inline is not None:
+            parts.append(inline)
+        for i, text in enumerate(self.rest if inline is None else (), start=1):
             try:
                 route = parse_route(text)
             except RouteError as e:
