@@ -1,5 +1,5 @@
 """Minimal forwarding, memory to memory, on one core: FromDump -> Classifier -> Counter ->
-Discard over 64-byte frames preloaded from a pcap, at several poll batch sizes (kp).
+Discard over 64-byte frames streamed from a pcap (page cache), at several poll batch sizes (kp).
 
 Prints Mpps for each kp (and the ratio to kp=1: batching on vs off); asserts nothing.
 

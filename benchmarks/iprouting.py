@@ -2,7 +2,7 @@
 
 Prints, asserts nothing.  The router is built from Click configuration text:
 
-    src :: FromDump(PCAP, BURST kp)     // preloaded into memory when the router initializes
+    src :: FromDump(PCAP, BURST kp)     // streamed from the page cache as batches are needed
       -> Strip(14)
       -> CheckIPHeader(INTERFACES 10.0.0.1/24 .. 10.0.3.1/24)    // version, lengths,
                                                                  // checksum, bad sources
@@ -260,7 +260,7 @@ def main() -> None:
 
     print("IP routing (RouteBricks §5.1), memory to memory, one core, Python "
           f"{sys.version.split()[0]}, numpy {np.__version__}")
-    print("Path: FromDump(preloaded pcap, BURST kp) -> Strip(14) -> CheckIPHeader(INTERFACES "
+    print("Path: FromDump(pcap, BURST kp) -> Strip(14) -> CheckIPHeader(INTERFACES "
           f"x{NPORTS}) -> rt -> per output port: DecIPTTL -> EtherEncap -> Discard "
           f"({NPORTS} ports)")
     dst_text = ("uniform over the table's routed address space (every packet has a route)"

@@ -32,7 +32,7 @@ REQUIRED: Any = _Required()
 # pattern, so that the text in between (a route table of megabytes) is skipped by the
 # regular-expression engine, not walked in Python: linear time, with a small constant.
 _COMMENT_OR_QUOTE = re.compile(r"[\"']|//|/\*")
-_QUOTE_OR_BRACKET_OR_COMMA = re.compile(r"[\"'()\[\]{},]")
+_QUOTE_OR_BRACKET = re.compile(r"[\"'()\[\]{}]")
 # The rest of a quoted string: '...' has no escapes; in "..." a backslash escapes the
 # next character. An unterminated string runs to the end of the text.
 _DQ_REST = re.compile(r'(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)
@@ -41,8 +41,8 @@ _SQ_REST = re.compile(r"[^']*(?:'|\Z)")
 
 def strip_comments(text: str) -> str:
     """Remove ``//`` and ``/* */`` comments outside quotes."""
-    if "/" not in text:
-        return text
+    if "//" not in text and "/*" not in text:
+        return text  # two substring searches in C (a route table has '/' on every line)
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -82,28 +82,35 @@ def split_args(config: str) -> list[str]:
     text = strip_comments(config)
     if not text.strip():
         return []
+    # Between two quotes or brackets, commas are split by str.split, in C: a route table
+    # of 270K arguments costs one pass, not a pattern search per argument.
     args: list[str] = []
+    cur: list[str] = []  # pieces of the argument being read
     depth = 0
-    start = 0
     i, n = 0, len(text)
-    while i < n:
-        m = _QUOTE_OR_BRACKET_OR_COMMA.search(text, i)
+    while True:
+        m = _QUOTE_OR_BRACKET.search(text, i)
+        j = n if m is None else m.start()
+        seg = text[i:j]
+        if depth == 0 and "," in seg:
+            parts = seg.split(",")
+            cur.append(parts[0])
+            args.append("".join(cur).strip())
+            args.extend(map(str.strip, parts[1:-1]))
+            cur = [parts[-1]]
+        else:
+            cur.append(seg)
         if m is None:
             break
-        j = m.start()
         c = text[j]
         if c in "\"'":
             i = _skip_quote(text, j)
+            cur.append(text[j:i])
             continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth = max(0, depth - 1)
-        elif depth == 0:  # a top-level comma
-            args.append(text[start:j].strip())
-            start = j + 1
+        depth = depth + 1 if c in "([{" else max(0, depth - 1)
+        cur.append(c)
         i = j + 1
-    args.append(text[start:].strip())
+    args.append("".join(cur).strip())
     return args
 
 
@@ -557,8 +564,25 @@ def parse_args(
     given: set[str] = set()
     extra: list[str] = []
     pos_i = 0
-    for arg in split_args(config):
-        kw = split_keyword(arg)
+    args = split_args(config)
+    # Only an argument that starts with a capital can be "KEYWORD value". Runs of other
+    # arguments that can only be surplus (REST) are taken in one slice: a route table
+    # has 270K of them.
+    caps = [k for k, a in enumerate(args) if "A" <= a[:1] <= "Z"]
+    caps.append(len(args))
+    next_cap = 0
+    i = 0
+    while i < len(args):
+        if caps[next_cap] < i:
+            next_cap += 1
+            continue
+        if rest and i < caps[next_cap] and (extra or pos_i >= len(positional)):
+            extra.extend(args[i : caps[next_cap]])
+            i = caps[next_cap]
+            continue
+        arg = args[i]
+        i += 1
+        kw = split_keyword(arg) if "A" <= arg[:1] <= "Z" else None
         if kw and kw[0] in by_name:
             spec = by_name[kw[0]]
             if spec.name in given:

@@ -291,6 +291,11 @@ class Element:
     def initialize(self) -> None:
         """Acquire resources (files, sockets) once the graph is checked (override)."""
 
+    def finish_initialize(self) -> None:
+        """Wait for checks that initialize() started on another core (override; raise
+        self.error). Called after every element has initialized and the kernels are
+        compiled, before any packet moves: FromDump checks its file meanwhile."""
+
     def cleanup(self) -> None:
         """Release resources when the router stops (override)."""
 

@@ -23,6 +23,7 @@ KEYWORD = "keyword"
 # skipped by the pattern); the rest of a string, its closing quote as group 1 (absent:
 # unterminated). Only "..." has backslash escapes.
 _CONFIG_SPECIAL = re.compile(r"[\"'()\[\]{}]|//|/\*")
+_SPECIAL_STRINGS = ('"', "'", "(", "[", "]", "{", "}", "//", "/*")
 _DQ_STRING = re.compile(r'(?:[^"\\]|\\.)*(")?', re.S)
 _SQ_STRING = re.compile(r"[^']*(')?")
 EOF = "eof"
@@ -48,18 +49,25 @@ class Lexer:
     def __init__(self, text: str, filename: str = "<config>") -> None:
         self.text = text
         self.filename = filename
-        self.lines = text.split("\n")
         self.i = 0
-        self._line_starts = [0]
-        for m in re.finditer("\n", text):
-            self._line_starts.append(m.end())
+        self._lines: list[str] | None = None
+        # position() is asked in increasing offsets: count newlines from the last answer
+        # (in C), not per character or per line of a megabyte configuration.
+        self._at = (0, 1)  # (offset, line number there)
 
     def position(self, offset: int) -> Position:
-        import bisect
-
-        line = bisect.bisect_right(self._line_starts, offset)
-        col = offset - self._line_starts[line - 1] + 1
+        t = self.text
+        last, line = self._at if offset >= self._at[0] else (0, 1)
+        line += t.count("\n", last, offset)
+        self._at = (offset, line)
+        col = offset - (t.rfind("\n", 0, offset) + 1) + 1
         return Position(self.filename, line, col)
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
 
     def source_line(self, pos: Position) -> str:
         return self.lines[pos.line - 1] if 0 < pos.line <= len(self.lines) else ""
@@ -158,6 +166,11 @@ class Lexer:
         that matter (``_CONFIG_SPECIAL``): a megabyte configuration is not walked in
         Python."""
         t = self.text
+        # Most configurations (a route table of megabytes included) hold no quote, comment
+        # or bracket before their ')': a few substring searches in C settle them.
+        close = t.find(")", open_at + 1)
+        if close >= 0 and all(t.find(c, open_at + 1, close) < 0 for c in _SPECIAL_STRINGS):
+            return close
         depth = 0
         i = open_at
         n = len(t)

@@ -30,6 +30,7 @@ from routebricks.engine.element import (
 from routebricks.engine.graph import Connection, ElementDecl, Graph
 from routebricks.engine.loops import check_calls
 from routebricks.engine.registry import class_exists, class_names, get_class
+from routebricks.engine.source import DEFAULT_KP
 from routebricks.errors import (
     ConfigError,
     NoSuchElement,
@@ -62,7 +63,10 @@ class Router:
         self._running = False
         self._pending_stop: str | None = None
         self.started_at = 0.0
-        self.kp: int = 1024  # default packets per poll for sources (--kp)
+        self._kp = DEFAULT_KP
+        #: Whether kp was set (--kp, or ``router.kp = N``): it then applies to every source
+        #: without a BURST, memory sources included (see Source.MEMORY_KP).
+        self.kp_set = False
         # Poll without sleeping this long after a device's last packet (--spin): a sleeping core
         # may wake late (a virtual CPU waits for its host; tens of ms seen here), and
         # while it sleeps the receive rings fill. Poll-mode drivers never sleep at all.
@@ -91,6 +95,16 @@ class Router:
         self.sources: list[Element] = []
         self._initialized = False
         self._build(elements or {})
+
+    @property
+    def kp(self) -> int:
+        """Packets per poll for sources without a BURST (--kp; the paper's kp)."""
+        return self._kp
+
+    @kp.setter
+    def kp(self, value: int) -> None:
+        self._kp = int(value)
+        self.kp_set = True
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -340,6 +354,8 @@ class Router:
             warmups += [w for e in done for w in e.JIT_WARMUP]
             for warm in dict.fromkeys(warmups):
                 warm()
+            for e in done:
+                e.finish_initialize()
         except BaseException:
             # Undo what the others set up (sockets, KernelFilter's nftables table), whatever
             # stopped us: a configuration error, Ctrl-C, a failing system call.
@@ -467,8 +483,8 @@ class Router:
             # collector. A full collection otherwise walks every object numba and the
             # element library made (~120K, ~20 ms): a pause longer than a receive ring holds
             # at a steady rate, i.e. lost packets. The collector still runs for what the
-            # data path makes from here on. Collect first: garbage is not worth freezing.
-            gc.collect()
+            # data path makes from here on. No collection first: it alone costs ~45 ms of
+            # start-up, and the little garbage there is stays frozen.
             gc.freeze()
         self.budget = limit
         self.stop_reason, self._pending_stop = self._pending_stop, None

@@ -223,8 +223,10 @@ class Dir248Table(NextHopViews):
         self._ngroups = 0  # high-water mark of allocated groups
         self._free_groups: list[int] = []
         self._pristine = True  # arrays all zero: flush() can skip touching 80 MiB
-        # The route set: _rt[length][prefix] = next-hop index.
-        self._rt: list[dict[int, int]] = [{} for _ in range(33)]
+        # The route set: _rt[length][prefix] = next-hop index (built on first use after a
+        # bulk build: 270K routes as dicts cost ~50 ms that a router may never need).
+        self._rt_dicts: list[dict[int, int]] = [{} for _ in range(33)]
+        self._rt_pending: tuple[np.ndarray, np.ndarray, list[int]] | None = None
         self._nh = NextHops()
         if routes is not None:
             self.load(routes)
@@ -543,9 +545,18 @@ class Dir248Table(NextHopViews):
                 t8.reshape(shape)[rows] = nh[a:b, None]
                 d8.reshape(shape)[rows] = plen + 1
             self._tbl24[blocks] = POINTER_FLAG | np.arange(ng, dtype=np.uint32)
-        for plen in range(33):
-            a, b = bounds[plen], bounds[plen + 1]
-            self._rt[plen] = dict(zip(net[a:b].tolist(), nh[a:b].tolist(), strict=True))
+        self._rt_pending = (net, nh, bounds)
+
+    @property
+    def _rt(self) -> list[dict[int, int]]:
+        if self._rt_pending is not None:
+            net, nh, bounds = self._rt_pending
+            self._rt_pending = None
+            for plen in range(33):
+                a, b = bounds[plen], bounds[plen + 1]
+                self._rt_dicts[plen] = dict(zip(net[a:b].tolist(), nh[a:b].tolist(),
+                                                strict=True))
+        return self._rt_dicts
 
 
 def _check_prefix(prefix: int, length: int) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from routebricks.jit import precompile
+from routebricks.jit import precompile, skip_blas_probe
+
+skip_blas_probe()
 
 
 @njit(cache=True, nogil=True)
@@ -25,76 +27,76 @@ def repack(
         dst[d : d + n] = src[s : s + n]
 
 
-@njit(cache=True, nogil=True)
-def pcap_scan(buf: np.ndarray, start: int, swapped: bool, max_records: int):  # pragma: no cover
-    """Walk pcap records from byte ``start``.
+@njit(cache=True, nogil=True, inline="always")
+def _pcap_u32(buf: np.ndarray, p: int, swapped: bool) -> np.int64:  # pragma: no cover
+    if swapped:
+        return (
+            (np.int64(buf[p]) << 24)
+            | (np.int64(buf[p + 1]) << 16)
+            | (np.int64(buf[p + 2]) << 8)
+            | np.int64(buf[p + 3])
+        )
+    return (
+        (np.int64(buf[p + 3]) << 24)
+        | (np.int64(buf[p + 2]) << 16)
+        | (np.int64(buf[p + 1]) << 8)
+        | np.int64(buf[p])
+    )
 
-    Returns (n, data_off, caplen, origlen, ts_sec, ts_frac, bad_at, bad_need): the record count
-    and per-record columns; ``bad_at`` is the byte offset of a truncated record (-1 if none)
-    and ``bad_need`` how many bytes that record needed.
+
+@njit(cache=True, nogil=True)
+def pcap_walk(buf: np.ndarray, start: int, swapped: bool):  # pragma: no cover - compiled
+    """Follow the record chain from byte ``start`` without keeping anything.
+
+    Returns (n, bad_at, bad_need): the number of whole records, and the byte offset of a
+    truncated record (-1 if none) with the bytes that record needed.
     """
     size = buf.shape[0]
-    cap = max_records
-    data_off = np.empty(cap, np.int64)
-    caplen = np.empty(cap, np.int64)
-    origlen = np.empty(cap, np.int64)
-    ts_sec = np.empty(cap, np.int64)
-    ts_frac = np.empty(cap, np.int64)
     n = 0
     pos = start
-    bad_at = -1
-    bad_need = 0
     while pos < size:
         if pos + 16 > size:
-            bad_at = pos
-            bad_need = 16
-            break
-        vals = np.empty(4, np.int64)
-        for f in range(4):
-            p = pos + 4 * f
-            if swapped:
-                v = (
-                    (np.int64(buf[p]) << 24)
-                    | (np.int64(buf[p + 1]) << 16)
-                    | (np.int64(buf[p + 2]) << 8)
-                    | np.int64(buf[p + 3])
-                )
-            else:
-                v = (
-                    (np.int64(buf[p + 3]) << 24)
-                    | (np.int64(buf[p + 2]) << 16)
-                    | (np.int64(buf[p + 1]) << 8)
-                    | np.int64(buf[p])
-                )
-            vals[f] = v
-        cl = vals[2]
+            return n, pos, 16
+        cl = _pcap_u32(buf, pos + 8, swapped)
         if pos + 16 + cl > size:
-            bad_at = pos
-            bad_need = 16 + cl
-            break
-        if n == cap:
-            # Grow the columns (the caller's estimate was low).
-            cap = cap * 2
-            data_off = _grow(data_off, cap)
-            caplen = _grow(caplen, cap)
-            origlen = _grow(origlen, cap)
-            ts_sec = _grow(ts_sec, cap)
-            ts_frac = _grow(ts_frac, cap)
-        ts_sec[n] = vals[0]
-        ts_frac[n] = vals[1]
-        caplen[n] = cl
-        origlen[n] = vals[3]
-        data_off[n] = pos + 16
+            return n, pos, 16 + cl
         n += 1
         pos += 16 + cl
-    return (n, data_off[:n], caplen[:n], origlen[:n], ts_sec[:n], ts_frac[:n], bad_at, bad_need)
+    return n, -1, 0
 
 
 @njit(cache=True, nogil=True)
-def _grow(a: np.ndarray, cap: int) -> np.ndarray:  # pragma: no cover - compiled
-    b = np.empty(cap, a.dtype)
-    b[: a.shape[0]] = a
-    return b
+def pcap_scan(
+    buf: np.ndarray, start: int, end: int, swapped: bool, cols: np.ndarray
+):  # pragma: no cover - compiled
+    """Walk the whole pcap records in ``buf[start:end]``, at most ``cols.shape[1]``.
+
+    Fills the rows of ``cols`` (data offset, caplen, origlen, ts_sec, ts_frac) for each
+    record and returns (n, next_pos, need): the record count, where the next record starts
+    and, when that record is not whole before ``end``, how many bytes it needs (else 0).
+    The caller's column array is reused from chunk to chunk: fresh arrays per chunk made
+    page faults cost more than the scan.
+    """
+    cap = cols.shape[1]
+    n = 0
+    pos = start
+    need = 0
+    while pos < end and n < cap:
+        if pos + 16 > end:
+            need = 16
+            break
+        cl = _pcap_u32(buf, pos + 8, swapped)
+        if pos + 16 + cl > end:
+            need = 16 + cl
+            break
+        cols[0, n] = pos + 16
+        cols[1, n] = cl
+        cols[2, n] = _pcap_u32(buf, pos + 12, swapped)
+        cols[3, n] = _pcap_u32(buf, pos, swapped)
+        cols[4, n] = _pcap_u32(buf, pos + 4, swapped)
+        n += 1
+        pos += 16 + cl
+    return n, pos, need
 
 
 @njit(cache=True, nogil=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 
 from routebricks.engine.args import Arg, Bool, Double, Filename, PacketLength
 from routebricks.engine.element import read_handler
-from routebricks.engine.source import Source
+from routebricks.engine.source import MEMORY_KP, Source
 from routebricks.errors import PcapError
-from routebricks.packet.pcap import LINKTYPE_ETHERNET, read_pcap
+from routebricks.packet.batch import PacketBatch
+from routebricks.packet.pcap import LINKTYPE_ETHERNET, RECORD_HEADER, PcapReader
 
 
 class FromDump(Source):
@@ -21,26 +23,34 @@ class FromDump(Source):
         FILENAME (string, positional, required): the pcap file.
         STOP (bool, default false): stop the router when the file is done.
         ACTIVE (bool, default true): whether to send packets.
-        BURST (positive integer, default --kp): packets per batch (the paper's kp).
+        BURST (positive integer, default --kp, else 4096): packets per batch (the paper's
+            kp; a file has no poll latency to bound, so its default batch is bigger).
         LIMIT (integer, default -1): send at most this many packets (-1: all).
         TIMING (bool, default false): send each packet at its timestamp's offset from the
             first packet, instead of as fast as possible.
         SAMPLE (real in [0, 1], default 1): keep each packet with this probability.
         FORCE_IP (bool, default false): drop packets that are not IPv4 over Ethernet.
-        HEADROOM, TAILROOM (0 to 65535, default 32 each): free bytes kept
-            around each loaded packet. Compact slots keep a trace of small packets dense in
-            memory (measured +18% on the IP-routing path against 64/64) and still leave room
-            for an Ethernet header, or ESP's outer header and GCM trailer; an element that
-            needs more room repacks the batch.
-    Behaviour: the whole file is loaded into memory when the router initializes (one copy
-        into a pool with room for headers around each packet), then sent in batches of up
-        to BURST packets; each packet's timestamp annotation is its pcap timestamp. A
+        HEADROOM (0 to 65535, default 16), TAILROOM (0 to 65535, default 0): free bytes
+            in front of and behind each packet. At the defaults packets are used where
+            they lie in the file (each one's 16-byte record header is its headroom: room
+            for an Ethernet or VLAN header); more room costs one copy of the trace. An
+            element that needs more room than a batch has (ESP) copies that batch itself.
+    Behaviour: the file is checked when the router initializes (the header, and every
+        record's length against the file's size, without reading the packets: a
         missing, truncated or non-pcap file is a configuration error naming the file and
-        the byte offset.
+        the byte offset). Packets are then read in 1 MiB chunks as batches are needed, so
+        the first batch leaves at once and the file is never held in memory whole; each
+        batch has up to BURST packets (records left at a chunk's end are moved to the front
+        of the next chunk, so batches stay whole), and each packet's
+        timestamp annotation is its pcap timestamp. FILENAME may be a pipe (`-` is
+        standard input); a pipe is checked as it is read, and a truncated record at its
+        end is reported on standard error and counted as a drop.
     Handlers:
         count (read): packets sent.
         active (read/write): whether to send.
-        filesize (read): packets in the file.
+        filesize (read): the file's size in bytes ("-" for a pipe), as Click's.
+        filepos (read): bytes of the file read so far, as Click's.
+        packets (read): packets in the file ("-" for a pipe).
         linktype (read): the file's link type number (1 = Ethernet).
         reset (write): send the file again from the start.
     Example:
@@ -48,6 +58,7 @@ class FromDump(Source):
     See also: ToDump, InfiniteSource
     """
 
+    MEMORY_KP = MEMORY_KP
     port_count = "0/1"
     processing = "/a"
     ARGS = (
@@ -56,37 +67,44 @@ class FromDump(Source):
         Arg("TIMING", Bool, False),
         Arg("SAMPLE", Double, 1.0),
         Arg("FORCE_IP", Bool, False),
-        Arg("HEADROOM", PacketLength, 32),
-        Arg("TAILROOM", PacketLength, 32),
+        Arg("HEADROOM", PacketLength, RECORD_HEADER),
+        Arg("TAILROOM", PacketLength, 0),
     )
 
     def configure(self) -> None:
         super().configure()
         if not 0.0 <= self.sample <= 1.0:
             raise self.error(f"SAMPLE {self.sample} is not a probability", "give 0 to 1")
-        self.pos_i = 0
-        self.file = None
+        self.reader: PcapReader | None = None
+        self._done = False
 
     def initialize(self) -> None:
-        try:
-            self.file = read_pcap(self.resolve_path(self.filename), headroom=self.headroom,
-                                  tailroom=self.tailroom)
-        except PcapError as e:
-            raise self.error(str(e)) from None
-        self.packets_all = self.file.batch
-        if self.force_ip:
-            keep = self._is_ip()
-            self.drop(int(np.count_nonzero(~keep)), "not IPv4 (FORCE_IP)")
-            self.packets_all = self.packets_all.select(keep)
-        if self.sample < 1.0:
-            keep = np.random.default_rng().random(len(self.packets_all)) < self.sample
-            self.packets_all = self.packets_all.select(keep)
-        self.pos_i = 0
-        self._t0_wall = None
+        path = "/dev/stdin" if self.filename == "-" else self.resolve_path(self.filename)
+        if self.reader is None:
+            try:
+                self.reader = PcapReader(path, headroom=self.headroom, tailroom=self.tailroom,
+                                         background=True)
+            except PcapError as e:
+                raise self.error(str(e)) from None
+        self.reader.rewind()
+        self._done = False
+        self._t0_wall: float | None = None
+        self._t0_ts = 0
+        self._rng = np.random.default_rng() if self.sample < 1.0 else None
 
-    def _is_ip(self) -> np.ndarray:
-        b = self.packets_all
-        if self.file is not None and self.file.linktype != LINKTYPE_ETHERNET:
+    def finish_initialize(self) -> None:
+        if self.reader is not None:
+            try:
+                self.reader.wait_checked()
+            except PcapError as e:
+                raise self.error(str(e)) from None
+
+    def cleanup(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def _is_ip(self, b: PacketBatch) -> np.ndarray:
+        if self.reader is not None and self.reader.linktype != LINKTYPE_ETHERNET:
             return (b.length >= 20) & ((b.u8(0) >> 4) == 4)
         ok = b.length >= 34
         et = np.zeros(len(b), np.uint16)
@@ -94,63 +112,86 @@ class FromDump(Source):
         return ok & (et == 0x0800)
 
     def finished(self) -> bool:
-        return self.file is not None and self.pos_i >= len(self.packets_all)
+        return self._done
 
     def wants_task(self) -> bool:
         return self.output_modes[0] == "h" if self.output_modes else False
 
-    def _next_batch(self) -> int:
-        if not self.active or self.file is None:
-            return 0
-        left = len(self.packets_all) - self.pos_i
-        if left <= 0:
-            return 0
-        want = left
+    def _next_batch(self) -> PacketBatch | None:
+        r = self.reader
+        if not self.active or r is None or self._done:
+            return None
+        want = r.available(self.kp)
+        if want <= 0:
+            self._done = True
+            if r.error:
+                self.drop(1, "truncated record")
+                print(f"{self.name}: {r.error}", file=sys.stderr)
+            return None
         if self.timing:
-            ts = self.packets_all.anno("timestamp")
+            ts = r.timestamps()
             now = time.monotonic()
             if self._t0_wall is None:
-                self._t0_wall = now - 0.0
-                self._t0_ts = int(ts[0])
+                self._t0_wall, self._t0_ts = now, int(ts[0])
             due = self._t0_ts + int((now - self._t0_wall) * 1e9)
-            want = int(np.searchsorted(ts[self.pos_i :], due, side="right"))
+            want = int(np.searchsorted(ts, due, side="right"))
             if want <= 0:
-                return 0
-        return self.allowance(want)
+                return None
+        n = self.allowance(want)
+        if n <= 0:
+            return None
+        b = r.read(n)
+        if r.count is not None and r.records >= r.count:
+            self._done = True
+        if b is None:
+            return None
+        if self.force_ip:
+            keep = self._is_ip(b)
+            if not keep.all():
+                self.drop(int(np.count_nonzero(~keep)), "not IPv4 (FORCE_IP)")
+                b = b.select(keep)
+        if self._rng is not None:
+            b = b.select(self._rng.random(len(b)) < self.sample)
+        return b
 
     def run_task(self) -> bool:
-        n = self._next_batch()
-        if n <= 0:
+        b = self._next_batch()
+        if b is None:
             self.maybe_stop()
             return False
-        b = self.packets_all.slice(self.pos_i, self.pos_i + n)
-        self.pos_i += n
         self.send(b)
         self.maybe_stop()
         return True
 
-    def pull(self, port: int):  # noqa: ANN201 - PacketBatch | None
-        n = self._next_batch()
-        if n <= 0:
-            self.maybe_stop()
-            return None
-        b = self.packets_all.slice(self.pos_i, self.pos_i + n)
-        self.pos_i += n
-        self.emitted += n
+    def pull(self, port: int) -> PacketBatch | None:
+        b = self._next_batch()
+        if b is not None:
+            self.emitted += len(b)
         self.maybe_stop()
         return b
 
     @read_handler("filesize")
-    def h_filesize(self) -> int:
-        """Packets in the file."""
-        return len(self.packets_all) if self.file else 0
+    def h_filesize(self) -> int | str:
+        """The file's size in bytes ("-" for a pipe)."""
+        r = self.reader
+        return "-" if r is None or r.pipe else r.size
+
+    @read_handler("filepos")
+    def h_filepos(self) -> int:
+        """Bytes of the file read so far."""
+        return self.reader.filepos if self.reader is not None else 0
+
+    @read_handler("packets")
+    def h_packets(self) -> int | str:
+        """Packets in the file ("-" for a pipe)."""
+        r = self.reader
+        return r.count if r is not None and r.count is not None else "-"
 
     @read_handler("linktype")
     def h_linktype(self) -> int:
         """The file's link type number."""
-        return self.file.linktype if self.file else 0
+        return self.reader.linktype if self.reader else 0
 
     def h_reset(self, _: str) -> None:
         super().h_reset(_)
-        # Reload: elements downstream may have rewritten the packets we handed out.
-        self.initialize()
+        self.initialize()  # from the first packet again
