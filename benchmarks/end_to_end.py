@@ -15,11 +15,12 @@ that the table routes (benchmarks/_iprouting_data.py).
 
 The C++ peers are found by --click/--fastclick, $CLICK/$FASTCLICK, or under
 /work/scratch/{click,fastclick}/bin/click; a missing one is a column of "not built" (see the
-README for building them from their public repositories).  Each cell is the best of
---repeat runs (the machine is shared).  routebricks runs at its defaults (kp, one worker);
+README for building them from their public repositories).  Each time is the median of
+--repeat runs, small and big alternating; the net rate uses the median of the differences
+of each pair (the machine is shared).  routebricks runs at its defaults (kp, one worker);
 --kp adds rows at other batch sizes.
 
-    python benchmarks/end_to_end.py [--packets 1000000] [--repeat 3] [--kp 4096,...]
+    python benchmarks/end_to_end.py [--packets 1000000] [--repeat 7] [--kp 1024,...]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,16 +68,19 @@ def ingest_config(pcap: Path, extra: str = "") -> str:
 
 
 def time_run(cmd: list[str], repeat: int) -> tuple[float, str]:
-    """Best wall-clock seconds of ``repeat`` runs of ``cmd``; the last run's stderr."""
-    best, err = float("inf"), ""
+    """Median wall-clock seconds of ``repeat`` runs of ``cmd``; the last run's stderr.
+    (The median, not the best: the net rate is a difference of two times, and the best of
+    each is more often an outlier.)"""
+    times, err = [], ""
     for _ in range(repeat):
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, check=False)
         dt = time.perf_counter() - t0
         if p.returncode != 0:
             return float("nan"), (p.stderr or p.stdout)[-600:]
-        best, err = min(best, dt), p.stderr
-    return best, err
+        times.append(dt)
+        err = p.stderr
+    return statistics.median(times), err
 
 
 def startup_floor(work: Path, repeat: int, rb: list[str]) -> None:
@@ -91,7 +96,7 @@ def startup_floor(work: Path, repeat: int, rb: list[str]) -> None:
         ("routebricks check (parse, 270K routes)", rb[:1] + ["check", conf]),
         ("routebricks run, 1,000 packets", rb + [conf]),
     ]
-    print("\nstart-up, step by step (each a whole process, best of --repeat):")
+    print("\nstart-up, step by step (each a whole process, median of --repeat):")
     for label, cmd in steps:
         t, err = time_run(cmd, repeat)
         print(f"  {label:<42}{t:>7.3f} s" if t == t else f"  {label}: failed: {err}")
@@ -100,7 +105,7 @@ def startup_floor(work: Path, repeat: int, rb: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--kp", default="", help="extra routebricks rows at these kp (comma list)")
     ap.add_argument("--click", help="C++ Click's userlevel `click` binary")
     ap.add_argument("--fastclick", help="FastClick's userlevel `click` binary")
@@ -150,19 +155,26 @@ def main() -> int:
                 if not cmd:
                     print(f"{label:<26}{'not built':>15}")
                     continue
-                times = {}
+                confs = {}
                 for n, pcap in pcaps.items():
-                    conf = work / f"{job}-{n}-{label.split()[0]}.click"
-                    conf.write_text(make(pcap, extra))
-                    times[n], err = time_run(cmd + [str(conf)], a.repeat)
-                    if times[n] != times[n]:
-                        print(f"{label}: failed: {err.strip()}")
+                    confs[n] = work / f"{job}-{n}-{label.split()[0]}.click"
+                    confs[n].write_text(make(pcap, extra))
+                # Small and big runs alternate, and the net rate comes from the median of
+                # the pairs' differences: drifts of a shared machine hit both sides.
+                small, big, err = [], [], ""
+                for _ in range(a.repeat):
+                    for n, into in ((SMALL, small), (a.packets, big)):
+                        t, err = time_run(cmd + [str(confs[n])], 1)
+                        into.append(t)
+                    if small[-1] != small[-1] or big[-1] != big[-1]:
                         break
-                else:
-                    dt = times[a.packets] - times[SMALL]
-                    rate = (a.packets - SMALL) / dt / 1e6 if dt > 0 else float("inf")
-                    print(f"{label:<26}{times[SMALL]:>14.2f}s{times[a.packets]:>19.2f}s"
-                          f"{rate:>9.1f} Mpps")
+                if any(t != t for t in small + big):
+                    print(f"{label}: failed: {err.strip()}")
+                    continue
+                dt = statistics.median(b - s for s, b in zip(small, big, strict=True))
+                rate = (a.packets - SMALL) / dt / 1e6 if dt > 0 else float("inf")
+                print(f"{label:<26}{statistics.median(small):>14.2f}s"
+                      f"{statistics.median(big):>19.2f}s{rate:>9.1f} Mpps")
         startup_floor(work, a.repeat, rb)
     finally:
         if not a.keep:

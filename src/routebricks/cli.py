@@ -8,6 +8,7 @@ handler flag, so help is ``--help``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -429,7 +430,33 @@ def entry() -> None:
         main(prog_name=os.path.basename(sys.argv[0]))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit(130)
+    except SystemExit as e:
+        _exit(e.code)
+    _exit(0)
+
+
+def _exit(code: object) -> None:
+    """Leave without the interpreter's teardown: with numba loaded it takes ~100 ms (LLVM's
+    and every module's), more than a small run itself, and there is nothing left for it to
+    do: the command has closed its files and sockets and joined its workers. atexit
+    handlers (multiprocessing's, tempfile's) still run, and our output is flushed. Under a
+    profiler or a coverage tracer, the normal exit (they write their results then)."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or coverage writes its results in the normal teardown
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe (`| head`) has nothing more to hear.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -206,3 +206,27 @@ def test_record_header_bytes_are_free_after_the_scan(tmp_path: Path) -> None:
             seen += b.to_list()
         assert seen == packets
     assert struct.unpack("<I", f.read_bytes()[:4])[0] == 0xA1B2C3D4  # the file is untouched
+
+
+def test_a_file_cut_while_it_is_read_ends_with_a_counted_drop(
+        tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    packets = [bytes([i % 256]) * 200 for i in range(30000)]  # 6.5 MB: many chunks
+    f = tmp_path / "cut.pcap"
+    write_raw(f, packets)
+    r = Router.from_text(f"s :: FromDump({f}, STOP true) -> c :: Counter -> Discard")
+    r.initialize()  # the whole file is checked here
+    os.truncate(f, 24 + 1000 * 216 + 100)  # then someone cuts it
+    r.run(time_limit=10)
+    got = int(r.elements["c"].read("count"))
+    drops = r.elements["s"].read("drops")
+    r.cleanup()
+    assert got <= 1000  # what was read before the cut, and nothing made up
+    assert "truncated record" in drops
+    assert "truncated packet record at byte offset" in capfd.readouterr().err
+
+
+def test_a_directory_or_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
+    for path, says in ((tmp_path, "Is a directory"), (tmp_path / "nope.pcap", "No such file")):
+        r = Router.from_text(f"FromDump({path}) -> Discard")
+        with pytest.raises(ConfigError, match=says):
+            r.initialize()

@@ -67,15 +67,15 @@ def pcap_walk(buf: np.ndarray, start: int, swapped: bool):  # pragma: no cover -
 
 @njit(cache=True, nogil=True)
 def pcap_scan(
-    buf: np.ndarray, start: int, end: int, swapped: bool, cols: np.ndarray
+    buf: np.ndarray, start: int, end: int, swapped: bool, nano: bool, cols: np.ndarray
 ):  # pragma: no cover - compiled
     """Walk the whole pcap records in ``buf[start:end]``, at most ``cols.shape[1]``.
 
-    Fills the rows of ``cols`` (data offset, caplen, origlen, ts_sec, ts_frac) for each
-    record and returns (n, next_pos, need): the record count, where the next record starts
-    and, when that record is not whole before ``end``, how many bytes it needs (else 0).
-    The caller's column array is reused from chunk to chunk: fresh arrays per chunk made
-    page faults cost more than the scan.
+    Fills the rows of ``cols`` (data offset, caplen, origlen, timestamp in ns; ``nano``:
+    the file's fractions are ns, else µs) for each record and returns (n, next_pos, need):
+    the record count, where the next record starts and, when that record is not whole
+    before ``end``, how many bytes it needs (else 0). The caller's column array is reused
+    from chunk to chunk: fresh arrays per chunk made page faults cost more than the scan.
     """
     cap = cols.shape[1]
     n = 0
@@ -92,8 +92,9 @@ def pcap_scan(
         cols[0, n] = pos + 16
         cols[1, n] = cl
         cols[2, n] = _pcap_u32(buf, pos + 12, swapped)
-        cols[3, n] = _pcap_u32(buf, pos, swapped)
-        cols[4, n] = _pcap_u32(buf, pos + 4, swapped)
+        frac = _pcap_u32(buf, pos + 4, swapped)
+        cols[3, n] = _pcap_u32(buf, pos, swapped) * 1_000_000_000 + (
+            frac if nano else frac * 1000)
         n += 1
         pos += 16 + cl
     return n, pos, need

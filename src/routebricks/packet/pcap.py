@@ -8,8 +8,10 @@ recognised and refused with a hint.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+import queue
 import stat
 import struct
 import sys
@@ -87,6 +89,17 @@ class _Buffers:
         return b
 
 
+@dataclass
+class _Chunk:
+    """A chunk of the file, scanned: ``n`` whole records, their columns (data offset,
+    caplen, origlen, timestamp in ns) in ``cols``; ``buf[0]`` is at ``file_off``."""
+
+    buf: np.ndarray
+    cols: np.ndarray
+    n: int
+    file_off: int
+
+
 class PcapReader(Closing):
     """Streams the packets of a pcap file as batches, a chunk of the file at a time.
 
@@ -99,6 +112,7 @@ class PcapReader(Closing):
     """
 
     CHUNK = 1 << 20
+    AHEAD = 1  # chunks read ahead (each costs fresh pages: page faults)
 
     def __init__(
         self,
@@ -117,15 +131,17 @@ class PcapReader(Closing):
         self._check_error: str | None = None
         try:
             self._open(name, background)
+        except OSError as e:  # a directory, a device that cannot be read, ...
+            os.close(self._fd)
+            raise PcapError(f"{name}: cannot read: {e.strerror or e}") from None
         except BaseException:
             os.close(self._fd)
             raise
         self.headroom, self.tailroom, self.chunk = headroom, tailroom, max(chunk, 4096)
         self._zero_copy = headroom <= RECORD_HEADER and tailroom == 0
         self._buffers = _Buffers()
-        #: Per-record columns of the current chunk (data offset, caplen, origlen, ts_sec,
-        #: ts_frac), reused from chunk to chunk.
-        self._cols = np.empty((5, self.chunk // 16 + 1), np.int64)
+        self._read_from_pipe = False
+        self.records_scanned = 0
         self.rewind()
 
     def _open(self, name: str, background: bool) -> None:
@@ -192,8 +208,9 @@ class PcapReader(Closing):
 
     def wait_checked(self) -> None:
         """Wait for the check of the record chain; PcapError if the file is truncated."""
-        if self._checking is not None:
-            self._checking.join()
+        t = self._checking  # the reader thread may wait here too
+        if t is not None:
+            t.join()
             self._checking = None
         if self._check_error is not None:
             raise PcapError(self._check_error)
@@ -204,15 +221,25 @@ class PcapReader(Closing):
 
     def rewind(self) -> None:
         """Read from the first packet again."""
-        self.filepos = 24  # file offset of the first byte not yet consumed
+        self._stop_reading()
+        self.filepos = 24  # file offset just past the last packet handed out
         self.records = 0  # packets handed out
-        self._buf: np.ndarray | None = None
-        self._pos = self._end = 0
-        self._i = self._n = 0  # next record to hand out, records scanned in _cols
+        self._chunk: _Chunk | None = None
+        self._i = 0  # next record of the chunk to hand out
         self._last = (0, 0)
-        self.error: str | None = None  # set when a streamed file turns out truncated
+        self._ended = False
+        self.records_scanned = 0
+        #: Why the stream ended early (a drop reason: "truncated record", "read error")
+        #: and the message saying where; None while all is well.
+        self.error_reason: str | None = None
+        self.error: str | None = None
+        if self.pipe and self._fd >= 0 and self._read_from_pipe:
+            self._ended = True  # what a pipe sent is gone
+        self._queue: queue.Queue[_Chunk | tuple[str, str] | None] | None = None
+        self._stop = threading.Event()
 
     def close(self) -> None:
+        self._stop_reading()
         if self._checking is not None:
             self._checking.join()  # it maps the file: let it finish first
             self._checking = None
@@ -221,93 +248,168 @@ class PcapReader(Closing):
             self._fd = -1
 
     # ------------------------------------------------------------------ streaming
-    def _refill(self, need: int) -> bool:
-        """Read the next chunk, carrying the partial record at the end of the last one."""
-        carry = self._end - self._pos
-        size = carry + max(self.chunk, need)
-        # Buffers of one size (unless a record is huge), so that they can be reused.
-        buf = self._buffers.get(max(size, 2 * self.chunk) + POOL_GUARD, self._buf)
-        if carry:
-            buf[:carry] = self._buf[self._pos : self._end]  # type: ignore[index]
-        view = [memoryview(buf)[carry:size]]
-        if self.pipe:  # read on
-            got = os.readv(self._fd, view)
-        else:
-            # At an explicit offset: forked workers share the descriptor's file position.
-            got = os.preadv(self._fd, view, self.filepos + carry)
-        if got == 0:
-            if carry:
-                self.error = self._truncated(self.records, self.filepos, need, carry)
-            return False
-        self._buf, self._pos, self._end = buf, 0, carry + got
-        return True
+    # A reader thread reads chunks ahead and scans them (both release the GIL), so that
+    # reading the file overlaps the data path on another core; the data path takes
+    # scanned chunks from a short queue.
 
-    def _scan(self) -> bool:
-        """Columns for the next whole records in the current chunk; False at the end."""
-        self.wait_checked()
-        need = 16
-        while True:
-            if self._buf is not None and self._end - self._pos >= need:
-                n, nxt, need = _k.pcap_scan(self._buf, self._pos, self._end, self.swapped,
-                                            self._cols)
-                if n:
-                    self.filepos += int(nxt - self._pos)
-                    self._pos = int(nxt)
-                    self._n, self._i = int(n), 0
-                    return True
-                need = max(int(need), 16)
-            if self.error is not None or not self._refill(need):
-                return False
+    def _start_reading(self, want: int) -> None:
+        self._queue = queue.Queue(self.AHEAD)
+        self._reader = threading.Thread(target=self._read_ahead, args=(max(want, 1),),
+                                        daemon=True, name=f"pcap read {self.name}")
+        self._read_from_pipe = self.pipe
+        self._reader.start()
+
+    def _stop_reading(self) -> None:
+        q = getattr(self, "_queue", None)
+        if q is None:
+            return
+        self._stop.set()
+        while self._reader.is_alive():  # unblock a put(), then let it see the flag
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        self._reader.join()
+        self._queue = None
+
+    def _put(self, item: _Chunk | tuple[str, str] | None) -> bool:
+        assert self._queue is not None
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read_ahead(self, want: int) -> None:
+        """The reader thread: chunks whose records make whole batches of ``want``; the
+        records left over at a chunk's end (and a partial record) start the next chunk."""
+        # Column arrays, reused: the data path copies a batch's columns out of one before
+        # the queue lets this thread come round to it again.
+        ring = [np.empty((4, 0), np.int64) for _ in range(self.AHEAD + 2)]
+        prev: np.ndarray | None = None
+        carry = (0, 0)  # bytes of ``prev`` that start the next chunk
+        file_off, need, k, last_n = 24, 16, 0, 0
+        try:
+            while not self._stop.is_set():
+                held = carry[1] - carry[0]
+                size = held + max(self.chunk, need)
+                buf = self._buffers.get(max(size, self.chunk * 3 // 2) + POOL_GUARD, prev)
+                if held:
+                    buf[:held] = prev[carry[0] : carry[1]]  # type: ignore[index]
+                view = [memoryview(buf)[held:size]]
+                try:
+                    if self.pipe:
+                        got = os.readv(self._fd, view)
+                    else:  # at an explicit offset: forked workers share the file position
+                        got = os.preadv(self._fd, view, file_off + held)
+                except OSError as e:  # an I/O error, the file removed from under us, ...
+                    self._put(("read error", f"{self.name}: cannot read at byte offset "
+                                             f"{file_off + held}: {e.strerror or e}"))
+                    break
+                end = held + got
+                # Columns for as many records as the last chunk had (a fresh page costs a
+                # fault: sizing for a record per 16 bytes cost more than the scan); more
+                # records than that, and the scan is done again with room for all.
+                cols = ring[k % len(ring)]
+                if cols.shape[1] < min(2 * last_n + 64, end // 16 + 1):
+                    cols = ring[k % len(ring)] = np.empty(
+                        (4, min(2 * last_n + 64, end // 16 + 1)), np.int64)
+                n, nxt, need = _k.pcap_scan(buf, 0, end, self.swapped, self.nanosecond, cols)
+                if n == cols.shape[1] and nxt < end:
+                    cols = ring[k % len(ring)] = np.empty((4, end // 16 + 1), np.int64)
+                    n, nxt, need = _k.pcap_scan(buf, 0, end, self.swapped, self.nanosecond,
+                                                cols)
+                last_n = max(last_n, int(n))
+                n, nxt, need = int(n), int(nxt), max(int(need), 16)
+                if got == 0:  # the end: hand out what is whole, then say why we stopped
+                    if n:
+                        self._put(_Chunk(buf, cols, n, file_off))
+                    if nxt < end:
+                        msg = self._truncated(self.records_scanned + n, file_off + nxt, need,
+                                              end - nxt)
+                        self._put(("truncated record", msg))
+                    break
+                if n >= want:  # whole batches only; the rest starts the next chunk
+                    n -= n % want
+                    nxt = int(cols[0, n - 1] + cols[1, n - 1]) if n else 0
+                if n and not self._put(_Chunk(buf, cols, n, file_off)):
+                    break
+                self.records_scanned += n
+                k += 1
+                prev, carry = buf, (nxt, end)
+                file_off += nxt
+        finally:
+            self._put(None)
+
+    def _next_chunk(self, want: int) -> bool:
+        """Take the next scanned chunk; False at the end, or, from a pipe, while none has
+        come yet (the data path does not wait for a pipe)."""
+        if self._ended:
+            return False
+        if self._queue is None:
+            self.wait_checked()  # a bad file raises here, before any packet
+            self._start_reading(want)
+        assert self._queue is not None
+        try:
+            item = self._queue.get(block=not self.pipe, timeout=None)
+        except queue.Empty:
+            return False
+        if isinstance(item, _Chunk):
+            self._chunk, self._i = item, 0
+            return True
+        self._ended = True
+        if isinstance(item, tuple):
+            self.error_reason, self.error = item
+        self._chunk = None
+        return False
+
+    @property
+    def ended(self) -> bool:
+        """Whether every packet has been handed out (or the rest of the file is bad)."""
+        return self._ended and (self._chunk is None or self._i >= self._chunk.n)
 
     def available(self, want: int = 0) -> int:
-        """Packets that :meth:`read` can hand out in one piece now (0 at the end).
-
-        With ``want``: when fewer than that are left in the current chunk and the file has
-        more, they move to the front of the next chunk (a copy of less than a batch), so
-        batches keep their size across chunk ends.
-        """
-        if self._i >= self._n and not self._scan():
+        """Packets that :meth:`read` can hand out in one piece now (0 at the end, or from
+        a pipe while nothing has come). The first call's ``want`` (the batch size) shapes
+        the chunks: each holds whole batches, so that batches keep their size."""
+        c = self._chunk
+        if (c is None or self._i >= c.n) and not self._next_chunk(want):
             return 0
-        left = self._n - self._i
-        if left < want and not self.pipe and self.filepos + (
-                self._end - self._pos) < self.size:
-            start = int(self._cols[0, self._i]) - 16  # unscan what was not handed out
-            self.filepos -= self._pos - start
-            self._pos, self._i, self._n = start, 0, 0
-            if not self._refill(16) or not self._scan():
-                return 0
-            left = self._n
-        return left
+        assert self._chunk is not None
+        return self._chunk.n - self._i
 
     def timestamps(self) -> np.ndarray:
         """Timestamps (ns) of the next :meth:`available` packets."""
         if not self.available():
             return np.zeros(0, np.int64)
-        return self._timestamps(self._i, self._n)
+        assert self._chunk is not None
+        return self._timestamps(self._i, self._chunk.n)
 
     def _timestamps(self, i: int, j: int) -> np.ndarray:
-        ts = self._cols[3, i:j] * 1_000_000_000
-        ts += self._cols[4, i:j] if self.nanosecond else self._cols[4, i:j] * 1000
-        return ts
+        return self._chunk.cols[3, i:j].copy()  # type: ignore[union-attr]
 
     def read(self, max_packets: int) -> PacketBatch | None:
         """Up to ``max_packets`` next packets (fewer at a chunk's end), None at the end."""
-        if self._i >= self._n and not self._scan():
+        if not self.available(max_packets):
             return None
-        assert self._buf is not None
-        i, j = self._i, min(self._i + max_packets, self._n)
+        c = self._chunk
+        assert c is not None
+        i, j = self._i, min(self._i + max_packets, c.n)
         self._i = j
         self.records += j - i
         self._last = (i, j)
-        # Columns are copied out: the column array is reused by the next scan.
-        b = PacketBatch(self._buf, self._cols[0, i:j].copy(), self._cols[1, i:j].copy(),
+        self.filepos = c.file_off + int(c.cols[0, j - 1] + c.cols[1, j - 1])
+        # Columns are copied out: the reader thread reuses the column arrays.
+        b = PacketBatch(c.buf, c.cols[0, i:j].copy(), c.cols[1, i:j].copy(),
                         {"timestamp": self._timestamps(i, j)}, RECORD_HEADER, 0)
         return b if self._zero_copy else b.compact(self.headroom, self.tailroom)
 
     def orig_len(self) -> np.ndarray:
         """On-the-wire lengths of the packets of the last :meth:`read`."""
         i, j = self._last
-        return self._cols[2, i:j].copy()
+        if self._chunk is None:
+            return np.zeros(0, np.int64)
+        return self._chunk.cols[2, i:j].copy()
 
 
 def read_pcap(
@@ -390,3 +492,16 @@ def write_pcap(
     """Write one batch as a whole pcap file."""
     with PcapWriter(path, linktype, nanosecond=nanosecond) as w:
         w.write(batch)
+
+
+def warmup() -> None:
+    """Compile the pcap kernels before the first packet (see :mod:`routebricks.jit`): the
+    reader thread would otherwise compile pcap_scan while the first batch waits."""
+    from routebricks.jit import precompile
+
+    buf, i64 = np.zeros(1, np.uint8), np.zeros(1, np.int64)
+    mapped = np.zeros(1, np.uint8)
+    mapped.flags.writeable = False  # the walk reads a read-only map of the file
+    precompile(_k.pcap_walk, mapped, 24, False)
+    precompile(_k.pcap_scan, buf, 0, 1, False, False, np.zeros((4, 1), np.int64))
+    precompile(_k.pcap_records, buf, i64, i64, i64, i64, i64, 1, buf)

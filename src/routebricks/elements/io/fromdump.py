@@ -13,6 +13,7 @@ from routebricks.engine.source import MEMORY_KP, Source
 from routebricks.errors import PcapError
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.pcap import LINKTYPE_ETHERNET, RECORD_HEADER, PcapReader
+from routebricks.packet.pcap import warmup as pcap_warmup
 
 
 class FromDump(Source):
@@ -59,6 +60,7 @@ class FromDump(Source):
     """
 
     MEMORY_KP = MEMORY_KP
+    JIT_WARMUP = (pcap_warmup,)
     port_count = "0/1"
     processing = "/a"
     ARGS = (
@@ -123,10 +125,13 @@ class FromDump(Source):
             return None
         want = r.available(self.kp)
         if want <= 0:
-            self._done = True
-            if r.error:
-                self.drop(1, "truncated record")
-                print(f"{self.name}: {r.error}", file=sys.stderr)
+            if r.ended:  # else a pipe that has sent nothing new yet
+                self._done = True
+                if r.error:
+                    # The rest of the file is lost: a truncated record (a pipe, or a file
+                    # cut while we read it) or a read error. Said once, counted as a drop.
+                    self.drop(1, r.error_reason or "read error")
+                    print(f"{self.name}: {r.error}", file=sys.stderr)
             return None
         if self.timing:
             ts = r.timestamps()

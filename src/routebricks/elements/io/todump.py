@@ -7,6 +7,7 @@ from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.errors import PcapError
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.pcap import LINK_NAMES, PcapWriter
+from routebricks.packet.pcap import warmup as pcap_warmup
 
 
 class ToDump(Element):
@@ -35,6 +36,7 @@ class ToDump(Element):
     """
 
     SINGLE_PROCESS = True  # one file: not written by several workers at once
+    JIT_WARMUP = (pcap_warmup,)
     port_count = "1/0-1"
     processing = "a/a"
     ARGS = (
