@@ -124,10 +124,15 @@ def main() -> int:
         pcaps = {SMALL: work / "small.pcap", a.packets: work / "big.pcap"}
         for n, path in pcaps.items():
             data.write_frames(path, dst[:n], data.frame_sizes("64", n))
+        os.sync()  # write the new pcaps back now, not under the first runs' feet
         print(f"inputs in {work}: {len(routes):,} routes inline, {a.packets:,} 64-byte frames "
               f"({pcaps[a.packets].stat().st_size / 1e6:.0f} MB pcap)")
 
-        rb = [shutil.which("routebricks") or "routebricks", "run"]  # the command users type
+        # The command users type: the script pip installed next to this interpreter (not a
+        # version manager's shim in front of it, which adds its own start-up and jitter).
+        script = Path(sys.executable).with_name("routebricks")
+        rb = [str(script) if script.is_file() else shutil.which("routebricks") or "routebricks",
+              "run"]
         # Byte-compile our modules, as `pip install` does (this machine sets
         # PYTHONDONTWRITEBYTECODE, which would recompile every module on every run).
         import routebricks
