@@ -153,6 +153,13 @@ def main() -> None:
     "per packet when the run ends.",
 )
 @click.option(
+    "--summary/--no-summary",
+    default=None,
+    help="Print why the run stopped and each element's counts and drops on stderr when it "
+    "ends. Default: when stderr is a terminal (or with --stats); like Click, a run whose "
+    "stderr is a file or a pipe prints nothing of its own.",
+)
+@click.option(
     "--load",
     "loads",
     multiple=True,
@@ -223,6 +230,7 @@ def run(
     limit: int | None,
     time_limit: float | None,
     stats: bool,
+    summary: bool | None,
     loads: tuple[str, ...],
     workers: int | None,
     socket_path: str | None,
@@ -251,7 +259,7 @@ def run(
     opts = RunOptions(
         config=config, expr=expr, defines=defines, loads=loads, handlers=handlers,
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
-        workers=workers, socket_path=socket_path, pin=not no_pin, spin_ms=spin,
+        summary=summary, workers=workers, socket_path=socket_path, pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,
         restart=not no_restart)
     sys.exit(run_router(opts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -30,7 +31,10 @@ def test_forward_example_moves_every_packet(tmp_path: Path) -> None:
     res = rb("run", str(EXAMPLES / "forward.click"), f"OUT={tmp_path}/out.pcap",
              "-h", "sent.count", check=True)
     assert res.stdout == "1000\n"  # handler values alone on stdout, as in Click
-    assert "received" in res.stderr and "1000" in res.stderr  # the summary on stderr
+    assert res.stderr == ""  # as Click: nothing of our own when stderr is not a terminal
+    res = rb("run", str(EXAMPLES / "forward.click"), f"OUT={tmp_path}/out.pcap", "--summary",
+             check=True)
+    assert "received" in res.stderr and "1000" in res.stderr  # the summary, when asked
     original = rdpcap(str(EXAMPLES / "data" / "sample.pcap"))
     out = rdpcap(str(tmp_path / "out.pcap"))
     assert [bytes(p) for p in out] == [bytes(p) for p in original]
@@ -113,7 +117,8 @@ def test_limit_time_and_kp() -> None:
     assert "c.count:\n12345\n" in res.stdout
     assert f"c.byte_count:\n{12345 * 64}\n" in res.stdout
     t0 = time.monotonic()
-    res = rb("run", "-e", "InfiniteSource -> Discard", "--time", "0.5", check=True)
+    res = rb("run", "-e", "InfiniteSource -> Discard", "--time", "0.5", "--summary",
+             check=True)
     assert time.monotonic() - t0 < 30
     assert "time limit" in res.stderr
 
@@ -155,6 +160,27 @@ def test_script_timed_wait_and_write() -> None:
     assert res.stdout == "0\n"
 
 
+def test_the_summary_follows_the_terminal() -> None:
+    # On a terminal (a pseudo-terminal here) the summary shows; --no-summary hides it.
+    import pty
+
+    conf = "InfiniteSource(LIMIT 10, STOP true) -> c :: Counter -> Discard"
+    for extra, shown in (([], True), (["--no-summary"], False)):
+        main, sub = pty.openpty()
+        p = subprocess.run([sys.executable, "-m", "routebricks.cli", "run", "-e", conf, *extra],
+                           stderr=sub, stdout=subprocess.PIPE, timeout=120, check=True)
+        os.close(sub)
+        text = b""
+        with contextlib.suppress(OSError):  # EIO once the child has gone
+            while chunk := os.read(main, 4096):
+                text += chunk
+                if b"\n" not in chunk:
+                    break
+        os.close(main)
+        assert (b"stopped (" in text) is shown, text
+        assert p.stdout == b""
+
+
 def test_stats_reports_elements() -> None:
     res = rb("run", "-e", "InfiniteSource(LIMIT 1000) -> Classifier(12/0800) -> Discard",
              "--stats", check=True)
@@ -168,7 +194,7 @@ def test_sigint_stops_cleanly_and_prints_counters(tmp_path: Path) -> None:
     sock = str(tmp_path / "s.sock")
     p = subprocess.Popen([sys.executable, "-m", "routebricks.cli", "run", "-e",
                           "InfiniteSource -> c :: Counter -> Discard", "-h", "c.count",
-                          "-u", sock],
+                          "-u", sock, "--summary"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

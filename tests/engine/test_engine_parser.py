@@ -126,7 +126,7 @@ def test_unparse_reparses_to_same_graph() -> None:
     ("\n\n  Idle -> Discard ]", 3, 19, "found ']'"),
     ("elementclass E { input -> output", 1, 33, "'}'"),
     ("Counter :: Discard", 1, 1, "class name"),
-    ("InfiniteSource(LIMIT $N) -> Discard", 1, 16, "undefined variable $N"),
+    ("InfiniteSource(LIMIT $N) -> Discard", 1, 1, "bad value '$N' for LIMIT"),
     ("/* never closed", 1, 1, "unterminated comment"),
 ])
 def test_errors_carry_position_and_text(text: str, line: int, col: int, words: str) -> None:
@@ -149,3 +149,15 @@ def test_connection_type_is_hashable_and_positions_ignored() -> None:
     a = Connection("a", 0, "b", 0)
     assert a == Connection("a", 0, "b", 0, pos=None)
     assert len({a, Connection("a", 0, "b", 0)}) == 1
+
+
+def test_a_variable_no_define_sets_reaches_the_element_as_text(capfd: pytest.CaptureFixture
+                                                                ) -> None:
+    # As Click: Script and Print see "$X" itself (Script's own variables are written so).
+    r = Router(parse_text("define($Y 7); InfiniteSource(LIMIT 1, STOP true) -> Print($X$Y) "
+                          "-> Discard", "v.click"))
+    r.run()
+    assert "$X7:" in capfd.readouterr().err
+    with pytest.raises(ConfigError) as ei:
+        Router(parse_text("InfiniteSource(LIMIT ${N}) -> Discard", "conf.click"))
+    assert "${N} is not defined" in str(ei.value)

@@ -112,7 +112,8 @@ def test_down_stops_a_router_with_sigterm_first_and_says_so(tmp_path: Path) -> N
             router = subprocess.Popen(
                 [sys.executable, "-m", "routebricks.cli", "run",
                  str(REPO / "examples" / "iprouter.click"), "--netns",
-                 info["namespaces"]["r"], "--workers", "1", "-u", str(tmp_path / "s.sock")],
+                 info["namespaces"]["r"], "--workers", "1", "-u", str(tmp_path / "s.sock"),
+                 "--summary"],
                 stdout=subprocess.DEVNULL, stderr=f)
         deadline = time.monotonic() + 60
         while not (tmp_path / "s.sock").exists() and time.monotonic() < deadline:

@@ -8,15 +8,18 @@ here, in one place, naming the argument and the value.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import math
 import re
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from routebricks.errors import ConfigError, shown
+from routebricks.lookup.routes import int_to_ip, prefix_address
 
 
 class _Required:
@@ -114,6 +117,7 @@ def split_args(config: str) -> list[str]:
     return args
 
 
+_UNSET_VARIABLE = re.compile(r"\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
 _KEYWORD = re.compile(r"([A-Z][A-Z0-9_]*)(?:\s+(.*))?\Z", re.S)
 
 
@@ -126,43 +130,69 @@ def split_keyword(arg: str) -> tuple[str, str] | None:
     return m.group(1), (m.group(2) or "").strip()
 
 
+_UNQUOTE_SPECIAL = re.compile(r"[\"'\\]")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+                   "v": "\v", "\n": ""}
+_HEX = re.compile(r"[0-9a-fA-F]*")
+_OCTAL = re.compile(r"[0-7]{1,3}")
+
+
 def unquote(s: str) -> str:
-    """Click string syntax: ``"..."`` with backslash escapes, ``'...'`` literal, else as is."""
+    """Click's ``cp_unquote``: ``"..."`` and ``'...'`` parts lose their quotes (a word may
+    mix them: ``"a"b'c'``), backslash escapes are expanded inside double quotes, and
+    ``\\<hex digits>`` blocks everywhere outside single quotes (``"\\<4600 002c>"``)."""
     s = s.strip()
-    if len(s) >= 2 and s[0] == s[-1] == "'":
-        return s[1:-1]
-    if len(s) >= 2 and s[0] == s[-1] == '"':
-        body = s[1:-1]
-        return re.sub(
-            r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)",
-            lambda m: _unescape(m.group(1)),
-            body,
-            flags=re.S,
-        )
-    return s
+    if not _UNQUOTE_SPECIAL.search(s):
+        return s
+    out: list[str] = []
+    i, n, state = 0, len(s), ""
+    while i < n:
+        m = _UNQUOTE_SPECIAL.search(s, i)
+        j = n if m is None else m.start()
+        out.append(s[i:j])
+        if m is None:
+            break
+        c = s[j]
+        if c in "\"'":
+            if not state:
+                state = c
+            elif state == c:
+                state = ""
+            else:
+                out.append(c)
+            i = j + 1
+        elif j + 1 < n and (state == '"' or (not state and s[j + 1] == "<")):
+            i, text = _backslash(s, j)
+            out.append(text)
+        else:
+            out.append(c)
+            i = j + 1
+    return "".join(out)
 
 
-def _unescape(e: str) -> str:
-    simple = {
-        "n": "\n",
-        "t": "\t",
-        "r": "\r",
-        "a": "\a",
-        "b": "\b",
-        "f": "\f",
-        "v": "\v",
-        "\\": "\\",
-        '"': '"',
-        "'": "'",
-        "\n": "",
-    }
-    if e in simple:
-        return simple[e]
-    if e[0] == "x":
-        return chr(int(e[1:], 16))
-    if e[0].isdigit():
-        return chr(int(e, 8))
-    return e
+def _backslash(s: str, i: int) -> tuple[int, str]:
+    """The escape at ``s[i]`` (a backslash with a character after it): where the text
+    goes on, and what the escape stands for (Click's ``cp_process_backslash``)."""
+    e = s[i + 1]
+    if e == "\r":
+        return (i + 3 if s[i + 2 : i + 3] == "\n" else i + 2), ""
+    if e in _SIMPLE_ESCAPES:
+        return i + 2, _SIMPLE_ESCAPES[e]
+    if e in "01234567":
+        m = _OCTAL.match(s, i + 1)
+        assert m is not None
+        return m.end(), chr(int(m.group(), 8) & 0xFF)
+    if e == "x":
+        m = _HEX.match(s, i + 2)
+        assert m is not None
+        return m.end(), chr(int(m.group() or "0", 16) & 0xFF)
+    if e == "<":
+        close = s.find(">", i + 2)
+        end = len(s) if close < 0 else close
+        digits = "".join(ch for ch in s[i + 2 : end] if ch in string.hexdigits)
+        data = "".join(chr(int(digits[k : k + 2], 16)) for k in range(0, len(digits) - 1, 2))
+        return (len(s) if close < 0 else close + 1), data
+    return i + 2, e
 
 
 def quote(s: str) -> str:
@@ -416,10 +446,14 @@ class _IPPrefix(ArgType):
         t = " ".join(unquote(text).split())
         if " " in t:
             t = t.replace(" ", "/")
+        addr, slash, length = t.partition("/")
+        if slash and length.isdecimal() and int(length) <= 32:
+            with contextlib.suppress(ValueError):  # Click's 18.26/16
+                t = f"{int_to_ip(prefix_address(addr, int(length)))}/{length}"
         try:
             net = ipaddress.IPv4Network(t, strict=False)
         except ValueError:
-            raise ValueError("expected an IPv4 prefix such as 10.0.0.0/8") from None
+            raise ValueError("expected an IPv4 prefix such as 10.0.0.0/8 (or 10.0/16)") from None
         return int(net.network_address), net.prefixlen
 
     def unparse(self, value: Any) -> str:
@@ -654,6 +688,10 @@ def _convert(
     try:
         return spec.type.parse(text)
     except ValueError as e:
+        var = _UNSET_VARIABLE.search(text)
+        if var and hint is None:
+            hint = (f"{var.group()} is not defined: define({var.group()} value), or "
+                    f"{var.group().lstrip('$').strip('{}')}=value on the command line")
         raise fail(f"bad value {shown(text)} for {spec.name}: {e}", hint) from None
 
 

@@ -392,14 +392,11 @@ class Flattener:
     # -- variables
     def subst(self, text: str, env: dict[str, str], pos: Position | None) -> str:
         def rep(m: re.Match[str]) -> str:
+            # As Click: a variable no define sets stays as text, for the element to read
+            # (Script's own variables are written so); an element that cannot take it says
+            # so, with a hint (engine.args).
             var = "$" + m.group(1).strip("{}")
-            if var not in env:
-                raise self.err(
-                    f"undefined variable {var}",
-                    pos,
-                    f"define it with define({var} value) or as a compound argument",
-                )
-            return env[var]
+            return env.get(var, m.group(0))
 
         return _VAR.sub(rep, text)
 

@@ -133,6 +133,16 @@ def ip_to_int(text: str) -> int:
     return value
 
 
+def prefix_address(text: str, length: int) -> int:
+    """The address part of a prefix, which Click lets one abbreviate to the octets the
+    prefix covers: ``18.26/16``, ``2.0/16``, ``18.26.0/18`` (but not ``18.26/24``: the
+    prefix would reach into octets not given)."""
+    parts = text.split(".")
+    if len(parts) == 4 or not 1 < len(parts) < 4 or 8 * len(parts) < length:
+        return ip_to_int(text)  # the usual dotted quad (or its error)
+    return ip_to_int(".".join(parts + ["0"] * (4 - len(parts))))
+
+
 def int_to_ip(value: int) -> str:
     """Format a 32-bit int as a dotted quad."""
     value = int(value)
@@ -209,10 +219,6 @@ def parse_route(text: str, *, filename: str | None = None, lineno: int | None = 
         addr_s, mask_s = first, words.pop(0)  # two-word ADDR MASK form
     else:
         addr_s, mask_s = first, "32"  # bare address: host route
-    try:
-        addr = ip_to_int(addr_s)
-    except ValueError:
-        raise fail(f"bad address {shown(addr_s, 20)}") from None
     if _DECIMAL.fullmatch(mask_s):
         small = _small_int(mask_s, 32)
         if small is None:
@@ -226,6 +232,10 @@ def parse_route(text: str, *, filename: str | None = None, lineno: int | None = 
         if length_or_none is None:
             raise fail(f"netmask {shown(mask_s)} is not contiguous")
         length = length_or_none
+    try:
+        addr = prefix_address(addr_s, length)
+    except ValueError:
+        raise fail(f"bad address {shown(addr_s, 20)}") from None
     if len(words) == 1:
         gw_s, port_s = "-", words[0]
     elif len(words) == 2:

@@ -46,6 +46,8 @@ class RunOptions:
     limit: int | None = None
     time_limit: float | None = None
     stats: bool = False
+    #: Print the end-of-run summary on stderr: None = with --stats or on a terminal.
+    summary: bool | None = None
     workers: int | None = None
     socket_path: str | None = None
     pin: bool = True
@@ -168,8 +170,20 @@ def _run_here(router: Any, opts: RunOptions, out: TextIO, err: TextIO) -> int:
             reason = router.run(limit=opts.limit, time_limit=opts.time_limit)
     finally:
         router.cleanup()  # whatever happened, no element's setup outlives the run
-    render_stats(router.stats_rows(), reason, router.elapsed, detailed=opts.stats, file=err)
+    if _show_summary(opts, err):
+        render_stats(router.stats_rows(), reason, router.elapsed, detailed=opts.stats,
+                     file=err)
     return _print_handlers(opts.handlers, router.read_handler, out, err)
+
+
+def _show_summary(opts: RunOptions, err: TextIO, failed: bool = False) -> bool:
+    """Click prints nothing of its own when a run ends, and scripts compare stderr: the
+    summary is for a person at a terminal, for --stats and --summary, and after a
+    failure (a worker that died)."""
+    if opts.summary is not None:
+        return opts.summary or failed
+    isatty = getattr(err, "isatty", None)
+    return opts.stats or failed or bool(isatty is not None and isatty())
 
 
 def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
@@ -204,9 +218,10 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                 if opts.socket_path:
                     server = ControlServer(opts.socket_path, sup.ask).start()
                 reason = sup.run()
-            rows = json.loads(read("stats"))
-            render_stats(rows, reason, sup.elapsed, detailed=opts.stats, file=err,
-                         workers=nworkers)
+            if _show_summary(opts, err, failed=bool(sup.failure)):
+                rows = json.loads(read("stats"))
+                render_stats(rows, reason, sup.elapsed, detailed=opts.stats, file=err,
+                             workers=nworkers)
             for note in sup.restart_notes():
                 print(f"  {note}", file=err)
             code = _print_handlers(opts.handlers, read, out, err)

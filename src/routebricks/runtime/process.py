@@ -45,7 +45,8 @@ class RouterProcess(Closing):
             argv += ["--netns", netns]
         if workers is not None:
             argv += ["--workers", str(workers)]
-        argv += ["-u", self.socket_path, *args]
+        # The log keeps why the router stopped and its counts (a person reads it later).
+        argv += ["-u", self.socket_path, "--summary", *args]
         argv += [f"{k}={v}" for k, v in (defines or {}).items()]
         self.argv = argv
         # detach: its own session, so it outlives the command that started it (and a

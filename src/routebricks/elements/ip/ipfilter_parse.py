@@ -38,6 +38,7 @@ from typing import Union
 import numba
 import numpy as np
 
+from routebricks.lookup.routes import prefix_address
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.ip import ip_positions
 
@@ -382,11 +383,15 @@ def _parse_prefix(word: str) -> tuple[int, int] | None:
     addr_s, slash, mask_s = word.partition("/")
     if not slash:
         return None
+    if re.fullmatch(r"[0-9]{1,2}", mask_s) and int(mask_s) <= 32:
+        try:  # Click lets the address stop at the octets the prefix covers: 18.26/16
+            addr = prefix_address(addr_s, int(mask_s))
+        except ValueError:
+            return None
+        return addr, (0xFFFFFFFF << (32 - int(mask_s))) & 0xFFFFFFFF
     addr = _parse_ip(addr_s)
     if addr is None:
         return None
-    if re.fullmatch(r"[0-9]{1,2}", mask_s) and int(mask_s) <= 32:
-        return addr, (0xFFFFFFFF << (32 - int(mask_s))) & 0xFFFFFFFF
     mask = _parse_ip(mask_s)
     return None if mask is None else (addr, mask)
 
