@@ -221,8 +221,9 @@ class Const:
 
 @dataclass(frozen=True)
 class Cmp:
-    """``(field & mask) == value`` (op ``eq``) or ``(field & mask) > value`` (``gt``);
-    false when the packet does not contain the field."""
+    """``(field & mask) == value`` (op ``eq``), ``> value`` (``gt``), ``!= value``
+    (``ne``) or ``<= value`` (``le``); each false when the packet does not contain the
+    field (Click's semantics: only an explicit ``not`` turns a missing field true)."""
 
     field: FieldSpec
     mask: int
@@ -301,7 +302,7 @@ def unparse(node: Node) -> str:
         return "true" if node.value else "false"
     if isinstance(node, Cmp):
         f = node.field
-        op = "==" if node.op == "eq" else ">"
+        op = {"eq": "==", "gt": ">", "ne": "!=", "le": "<="}[node.op]
         if f in (F_SRC, F_DST):
             head = f"ip {f.name.split()[0]}"
             mask = "" if node.mask == f.full_mask else f" & {_dotted(node.mask)}"
@@ -591,15 +592,16 @@ class _Prim:
 
     # ---- Click's Primitive::compile
     def _comparison(self, f: FieldSpec, op_negate: bool) -> Node:
+        # A negated operator (!=, <=, ...) is a comparison of its own, false where the
+        # packet lacks the field, as in Click; only an explicit "not" makes that true.
+        neg = self.neg and op_negate
         if self.op == "eq":
-            node: Node = (
-                Const(True)
-                if self.mask == 0 and self.u & self.mask == 0
-                else Cmp(f, self.mask, "eq", self.u & self.mask)
-            )
-        else:
-            node = Const(False) if self.mask == 0 else Cmp(f, self.mask, "gt", self.u)
-        return _not(node) if self.neg and op_negate else node
+            if self.mask == 0 and self.u & self.mask == 0:
+                return Const(not neg)
+            return Cmp(f, self.mask, "ne" if neg else "eq", self.u & self.mask)
+        if self.mask == 0:
+            return Const(neg)
+        return Cmp(f, self.mask, "le" if neg else "gt", self.u)
 
     def compile(self) -> Node:
         parts: list[Node] = []
@@ -617,11 +619,11 @@ class _Prim:
             fields = (F_SRC, F_DST) if t == "host" else (F_SPORT, F_DPORT)
             sub = []
             if sd in (SD_SRC, SD_AND, SD_OR):
-                sub.append(self._comparison(fields[0], False))
+                sub.append(self._comparison(fields[0], True))
             if sd in (SD_DST, SD_AND, SD_OR):
-                sub.append(self._comparison(fields[1], False))
-            node = _or(sub) if sd == SD_OR else _and(sub)
-            parts.append(_not(node) if self.neg else node)
+                sub.append(self._comparison(fields[1], True))
+            # Negated: each comparison is (host != X), so "or" becomes "and" (De Morgan).
+            parts.append(_or(sub) if (sd == SD_OR) != self.neg else _and(sub))
         elif t == "proto":
             if self.transp < 256:
                 parts.append(self._comparison(F_PROTO, True))
@@ -1069,7 +1071,7 @@ class CompiledFilter:
             mask = node.mask & f.full_mask
             plain = f.shift == 0 and mask == (1 << (8 * f.width)) - 1
             read = self._read_index[(f.transport, f.offset, f.width)]
-            step = ("cmp", read, f.shift, mask, node.op == "eq", node.value, plain)
+            step = ("cmp", read, f.shift, mask, node.op, node.value, plain)
         elif isinstance(node, Not):
             step = ("not", self._emit(node.child))
         elif isinstance(node, And | Or):
@@ -1102,13 +1104,20 @@ class CompiledFilter:
         for step in self.program:
             op = step[0]
             if op == "cmp":
-                _, read, shift, mask, eq, value, plain = step
+                _, read, shift, mask, cop, value, plain = step
                 x = vals[read]  # type: ignore[index]
-                if plain:  # absent fields are -1, which never equals or exceeds a value
-                    r = x == value if eq else x > value
+                y = x if plain else ((x >> shift) & mask if shift else x & mask)
+                if cop == "eq":
+                    r = y == value
+                elif cop == "gt":
+                    r = y > value
+                elif cop == "ne":
+                    r = y != value
                 else:
-                    y = (x >> shift) & mask if shift else x & mask
-                    r = (y == value if eq else y > value) & (x >= 0)
+                    r = y <= value
+                if not plain or cop in ("ne", "le"):
+                    # absent fields are -1: plain == and > are false there already
+                    r &= x >= 0
             elif op == "const":
                 r = np.full(n, step[1], np.bool_)
             elif op == "not":
