@@ -31,7 +31,7 @@ EOF = "eof"
 KEYWORDS = {"elementclass", "require", "define"}
 _IDENT = re.compile(r"[A-Za-z_@0-9][A-Za-z0-9_@/]*")
 _VARIABLE = re.compile(r"\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
-_OPS = ("::", "->", "=>", "||", "[", "]", ",", ";", "{", "}", "|")
+_OPS = ("::", "->", "=>", "||", "...", "[", "]", ",", ";", "{", "}", "|")
 
 
 @dataclass

@@ -39,6 +39,13 @@ class Compound:
     body: list[object]
     pos: Position
     name: str = ""
+    #: Further definitions after ``||`` (Click's overloaded element classes): the first
+    #: whose formals take the arguments is used.
+    overloads: list[Compound] = field(default_factory=list)
+    #: ``...`` as the last alternative: the class's previous definition, set when the
+    #: class is declared.
+    extends: bool = False
+    previous: ClassRef | None = None
 
 
 @dataclass
@@ -149,7 +156,7 @@ class Parser:
                 self.next()
                 continue
             t = self.peek()
-            if t.kind == EOF or (not top and self.at(OP, "}")):
+            if t.kind == EOF or (not top and (self.at(OP, "}") or self.at(OP, "||"))):
                 return body
             if t.kind == KEYWORD:
                 body.append(self.keyword_statement())
@@ -187,20 +194,23 @@ class Parser:
         self.depth += 1
         formals = self.formals()
         body = self.statements(top=False)
+        first = Compound(formals, body, open_tok.pos)
+        while self.at(OP, "||"):  # Click's overloaded classes: { ... || $a | ... }
+            alt_pos = self.next().pos
+            if self.at(OP, "..."):  # "the previous definition of this class"
+                self.next()
+                first.extends = True
+                break
+            first.overloads.append(Compound(self.formals(), self.statements(top=False),
+                                            alt_pos))
         self.depth -= 1
-        if self.at(OP, "||"):
-            raise self.error(
-                self.peek(),
-                "overloaded compound classes ('||') are not supported",
-                "declare separate element classes instead",
-            )
         self.expect(
             OP,
             "}",
             "'}' to close the element class",
             f"the '{{' at line {open_tok.pos.line} column {open_tok.pos.column} is open",
         )
-        return Compound(formals, body, open_tok.pos)
+        return first
 
     def formals(self) -> list[tuple[str | None, str]]:
         """``$a, $b, KEYWORD $c |`` at the start of a compound, if present."""
@@ -363,7 +373,81 @@ class _Scope:
         return None
 
 
-_VAR = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+_DOLLAR_OR_QUOTE = re.compile(r"[$'\"\\]")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_BRACED = re.compile(r"\s*([A-Za-z0-9_]*)\s*(?:\[\s*(-?[0-9]+)\s*\]\s*)?(-.*)?\Z", re.S)
+
+
+def expand_variables(text: str, env: dict[str, str], depth: int = 0) -> str:
+    """Click's ``cp_expand``: ``$NAME``, ``${NAME}``, ``${NAME[N]}`` (the value's Nth
+    space-separated word; N may itself be ``$i``) and ``${NAME-DEFAULT}``, outside single
+    quotes. A variable that is not set stays as it is written, as in Click: a Script's
+    own variables (``$x``, ``$(add 1 2)``, ``$?``) reach the Script untouched."""
+    if "$" not in text or depth > 10:
+        return text
+    out: list[str] = []
+    i, n, quote = 0, len(text), ""
+    while i < n:
+        m = _DOLLAR_OR_QUOTE.search(text, i)
+        if m is None:
+            break
+        j = m.start()
+        c = text[j]
+        if c == "\\":
+            out.append(text[i : j + 2] if quote == '"' else text[i : j + 1])
+            i = j + 2 if quote == '"' else j + 1
+            continue
+        if c in "'\"":
+            quote = c if not quote else ("" if quote == c else quote)
+            out.append(text[i : j + 1])
+            i = j + 1
+            continue
+        out.append(text[i:j])
+        if quote == "'" or j + 1 >= n:
+            out.append("$")
+            i = j + 1
+            continue
+        value, end = _variable(text, j, env, depth)
+        if value is None:
+            out.append(text[j:end])
+        elif quote == '"':
+            out.append(value.replace("\\", "\\\\").replace('"', '\\"'))
+        else:
+            out.append(value)
+        i = end
+    out.append(text[i:])
+    return "".join(out)
+
+
+def _variable(text: str, j: int, env: dict[str, str], depth: int) -> tuple[str | None, int]:
+    """The value of the variable reference at ``text[j]`` (a ``$``), None if unset, and
+    where the reference ends."""
+    if text[j + 1] == "{":
+        close = text.find("}", j + 2)
+        if close < 0:
+            return None, len(text)
+        inner = text[j + 2 : close]
+        if "$" in inner:
+            inner = expand_variables(inner, env, depth + 1)
+        m = _BRACED.match(inner)
+        if m is None:
+            return None, close + 1
+        name, index, default = m.groups()
+        value = env.get("$" + name)
+        if value is None:
+            return (None if default is None else
+                    expand_variables(default[1:], env, depth + 1)), close + 1
+        value = expand_variables(value, env, depth + 1)
+        if index is not None:
+            words = value.split()
+            k = int(index)
+            value = words[k] if 0 <= k < len(words) else ""
+        return value, close + 1
+    m = _WORD.match(text, j + 1)
+    if m is None:
+        return None, j + 1
+    value = env.get("$" + m.group())
+    return (None if value is None else expand_variables(value, env, depth + 1)), m.end()
 
 
 class Flattener:
@@ -391,14 +475,7 @@ class Flattener:
 
     # -- variables
     def subst(self, text: str, env: dict[str, str], pos: Position | None) -> str:
-        def rep(m: re.Match[str]) -> str:
-            # As Click: a variable no define sets stays as text, for the element to read
-            # (Script's own variables are written so); an element that cannot take it says
-            # so, with a hint (engine.args).
-            var = "$" + m.group(1).strip("{}")
-            return env.get(var, m.group(0))
-
-        return _VAR.sub(rep, text)
+        return expand_variables(text, env)
 
     # -- entry
     def flatten(self, body: list[object], defines: dict[str, str] | None = None) -> Graph:
@@ -414,6 +491,9 @@ class Flattener:
         # Pass 1: classes, defines, declarations (names may be used before they are declared).
         for st in body:
             if isinstance(st, ElementClass):
+                c = st.cls.compound
+                if c is not None and c.extends:  # "...": what the name meant until now
+                    c.previous = scope.find_class(st.name)  # None: a library class
                 scope.classes[st.name] = st.cls
             elif isinstance(st, Define):
                 for arg in split_args(st.config):
@@ -522,10 +602,58 @@ class Flattener:
                 "recursive element class?)",
                 comp.pos,
             )
-        env = dict(scope.env)
         args = split_args(config)
+        # Click's overloads: the first definition whose formals take the arguments.
+        alternatives, fallback = self._alternatives(comp, scope)
+        first_error: tuple[str, str] | None = None
+        for alt in alternatives:
+            bound = self._bind(alt, args)
+            if isinstance(bound, dict):
+                self._expand_with(flat, alt, {**scope.env, **bound}, scope)
+                return
+            first_error = first_error or bound
+        if fallback is not None:  # "...": the class this one extends is a library class
+            self.graph.elements[flat] = ElementDecl(flat, fallback, config.strip(), cpos)
+            return
+        assert first_error is not None
+        if len(alternatives) > 1:
+            raise self.err(
+                f"no definition of element class {comp.name or '{...}'} takes "
+                f"{len(args)} argument(s)", cpos,
+                "its definitions take: " + "; ".join(
+                    ", ".join(v for _, v in a.formals) or "nothing" for a in alternatives))
+        raise self.err(first_error[0], cpos, first_error[1])
+
+    def _alternatives(self, comp: Compound,
+                      scope: _Scope) -> tuple[list[Compound], str | None]:
+        """The definitions to try, in order (``||`` overloads, then what ``...`` extends),
+        and a library class to fall back on."""
+        out: list[Compound] = []
+        seen: set[int] = set()
+        c: Compound | None = comp
+        while c is not None and id(c) not in seen:
+            seen.add(id(c))
+            out += [c, *c.overloads]
+            if not c.extends:
+                break
+            prev = c.previous
+            if prev is None:
+                return out, c.name  # it extends the library class of that name
+            while prev.compound is None and prev.name is not None:
+                ref = scope.find_class(prev.name)
+                if ref is None or ref is prev:
+                    return out, prev.name  # a synonym of a library class
+                prev = ref
+            c = prev.compound
+        return out, None
+
+    def _bind(self, comp: Compound, args: list[str]) -> dict[str, str] | tuple[str, str]:
+        """The formals' values for ``args``, or (message, hint) if they do not fit."""
+        env: dict[str, str] = {}
         positional = [v for k, v in comp.formals if k is None]
-        keywords = {k: v for k, v in comp.formals if k is not None}
+        keywords = {k: v for k, v in comp.formals if k is not None and k != "__REST__"}
+        rest_var = next((v for k, v in comp.formals if k == "__REST__"), None)
+        rest: list[str] = []
         pi = 0
         for a in args:
             kw = split_keyword(a)
@@ -533,21 +661,25 @@ class Flattener:
                 env[keywords[kw[0]]] = kw[1]
                 continue
             if pi >= len(positional):
-                raise self.err(
-                    f"too many arguments for element class {comp.name or '{...}'}: {a!r}",
-                    cpos,
-                    f"it takes {len(positional)} positional argument(s)",
-                )
+                if rest_var is not None:  # Click's __REST__ formal takes what is left
+                    rest.append(a)
+                    continue
+                return (f"too many arguments for element class {comp.name or '{...}'}: {a!r}",
+                        f"it takes {len(positional)} positional argument(s)")
             env[positional[pi]] = unquote(a) if a.startswith('"') else a
             pi += 1
         if pi < len(positional):
-            raise self.err(
-                f"element class {comp.name or '{...}'} needs argument {positional[pi]}",
-                cpos,
-                f"it takes {len(positional)} positional argument(s): " + ", ".join(positional),
-            )
+            return (f"element class {comp.name or '{...}'} needs argument {positional[pi]}",
+                    f"it takes {len(positional)} positional argument(s): "
+                    + ", ".join(positional))
         for v in keywords.values():
             env.setdefault(v, "")
+        if rest_var is not None:
+            env[rest_var] = ", ".join(rest)
+        return env
+
+    def _expand_with(self, flat: str, comp: Compound, env: dict[str, str],
+                     scope: _Scope) -> None:
         inner = _Scope(flat + "/", env, {}, parent=scope)
         inner.names["input"] = flat + "/input"
         inner.names["output"] = flat + "/output"
