@@ -59,7 +59,8 @@ class Graph:
         return self.elements == other.elements and set(self.connections) == set(other.connections)
 
     def unparse(self, configs: Mapping[str, str] | None = None) -> str:
-        """The graph in the configuration language, one declaration or connection a line.
+        """The graph in the configuration language: declarations, then connections in
+        chains, as Click's flattened form.
 
         ``configs`` replaces elements' configuration strings (redacted secrets)."""
         lines = ["// flattened by routebricks"]
@@ -68,6 +69,43 @@ class Graph:
         for d in self.elements.values():
             cfg = (configs or {}).get(d.name, d.config).strip()
             lines.append(f"{d.name} :: {d.class_name}" + (f"({cfg});" if cfg else ";"))
-        for c in self.connections:
-            lines.append(f"{c.src} [{c.sport}] -> [{c.dport}] {c.dst};")
+        lines += self._unparse_connections()
         return "\n".join(lines) + "\n"
+
+    def _unparse_connections(self) -> list[str]:
+        """Connections as Click's ``Router::unparse_connections`` writes them: chained
+        through input 0 / output 0 (``a -> b`` then ``    -> c``), port numbers only where
+        they are not 0, one chain a statement."""
+        conns = self.connections
+        nxt = [-1] * len(conns)
+        starts = [True] * len(conns)
+        by_source: dict[tuple[str, int], list[int]] = {}
+        for d, c in enumerate(conns):
+            by_source.setdefault((c.src, c.sport), []).append(d)
+        for ci, c in enumerate(conns):
+            if c.dport != 0:
+                continue
+            follow = [d for d in by_source.get((c.dst, 0), []) if d != ci]
+            if follow:  # prefer one that enters an input 0, as Click does
+                d = next((d for d in follow if conns[d].dport == 0), follow[-1])
+                nxt[ci] = d
+                starts[d] = False
+        used = [False] * len(conns)
+        out: list[str] = []
+        while not all(used):
+            for ci, c in enumerate(conns):
+                if used[ci] or not starts[ci]:
+                    continue
+                text = c.src + (f" [{c.sport}]" if c.sport else "")
+                d = ci
+                while d >= 0 and not used[d]:
+                    text += " -> " if d == ci else "\n    -> "
+                    text += (f"[{conns[d].dport}] " if conns[d].dport else "") + conns[d].dst
+                    used[d] = True
+                    d = nxt[d]
+                out.append(text + ";")
+            for ci in range(len(conns)):  # cycles: start anywhere not yet written
+                if not used[ci]:
+                    starts[ci] = True
+                    break
+        return out

@@ -19,7 +19,9 @@ from routebricks.engine.graph import Requirement
 from routebricks.errors import ConfigError, Position
 
 _loaded = False
-KNOWN_FEATURES = {"userlevel", "routebricks", "numpy"}
+#: Features a configuration may require(). compact_config is Click's hint to keep the
+#: configuration's strings compact in memory: nothing to do here, accepted as Click does.
+KNOWN_FEATURES = {"userlevel", "routebricks", "numpy", "compact_config"}
 
 
 def load_library() -> None:
