@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from routebricks.engine import addresses
 from routebricks.errors import ConfigError, shown
 from routebricks.lookup.routes import int_to_ip, prefix_address
 
@@ -431,7 +432,11 @@ class _IPAddress(ArgType):
         try:
             return int(ipaddress.IPv4Address(unquote(text)))
         except ValueError:
-            raise ValueError("expected an IPv4 address such as 10.0.0.1") from None
+            named = addresses.lookup(unquote(text), "ip")
+            if isinstance(named, int):
+                return named
+            raise ValueError("expected an IPv4 address such as 10.0.0.1 (or an AddressInfo "
+                             "name)") from None
 
     def unparse(self, value: Any) -> str:
         return str(ipaddress.IPv4Address(int(value)))
@@ -453,7 +458,11 @@ class _IPPrefix(ArgType):
         try:
             net = ipaddress.IPv4Network(t, strict=False)
         except ValueError:
-            raise ValueError("expected an IPv4 prefix such as 10.0.0.0/8 (or 10.0/16)") from None
+            named = addresses.lookup(t, "ipnet")
+            if isinstance(named, tuple):
+                return named
+            raise ValueError("expected an IPv4 prefix such as 10.0.0.0/8 (or 10.0/16, or an "
+                             "AddressInfo name)") from None
         return int(net.network_address), net.prefixlen
 
     def unparse(self, value: Any) -> str:
@@ -470,7 +479,11 @@ class _EtherAddress(ArgType):
             return bytes(int(p, 16) for p in parts)
         if re.fullmatch(r"[0-9a-fA-F]{12}", t):
             return bytes.fromhex(t)
-        raise ValueError("expected an Ethernet address such as 00:11:22:33:44:55")
+        named = addresses.lookup(t, "eth")
+        if isinstance(named, bytes):
+            return named
+        raise ValueError("expected an Ethernet address such as 00:11:22:33:44:55 (or an "
+                         "AddressInfo name)")
 
     def unparse(self, value: Any) -> str:
         return ":".join(f"{b:02x}" for b in value)

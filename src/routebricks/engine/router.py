@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from routebricks.engine import addresses
+from routebricks.engine.args import split_args
 from routebricks.engine.element import (
     AGNOSTIC,
     PUSH,
@@ -177,10 +179,15 @@ class Router:
             self.elements[name] = e
         if errors:
             raise _combine(errors, self.graph.sources)
+        names = self._address_names(errors)
+        if errors:  # a bad AddressInfo: the names other elements use are not known
+            raise _combine(errors, self.graph.sources)
         for e in self.elements.values():
             try:
-                e.parse_config()
-                e.configure()
+                # AddressInfo names visible from this element, while it reads addresses.
+                with addresses.names_for(addresses.visible(names, e.name) if names else {}):
+                    e.parse_config()
+                    e.configure()
             except ConfigError as err:
                 errors.append(err)
         if errors:
@@ -201,6 +208,21 @@ class Router:
         self._bind()
         self.tasks = [e for e in self.elements.values() if e.wants_task()]
         self.sources = [e for e in self.elements.values() if e.IS_SOURCE]
+
+    def _address_names(self, errors: list[ConfigError]) -> dict[str, dict[str, Any]]:
+        """Every AddressInfo's names, by compound level, read before any element is
+        configured: a name may be used before its AddressInfo is declared."""
+        tables: dict[str, dict[str, Any]] = {}
+        for e in self.elements.values():
+            if not getattr(e, "DEFINES_ADDRESS_NAMES", False):
+                continue
+            entries = [(e.name, a) for a in split_args(e.config) if a.strip()]
+            try:
+                for scope, names in addresses.scoped_tables(entries).items():
+                    tables.setdefault(scope, {}).update(names)
+            except ValueError as err:
+                errors.append(e.error(str(err), "write NAME ADDRESS [ADDRESS...]"))
+        return tables
 
     def _check_ports(self, errors: list[ConfigError]) -> None:
         used_in: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}

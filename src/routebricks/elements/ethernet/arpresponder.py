@@ -26,6 +26,7 @@ from routebricks.elements.ethernet.arptable import (
     parse_ip_or_prefix,
     unparse_ether,
 )
+from routebricks.engine import addresses
 from routebricks.engine.args import EtherAddress
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
@@ -52,6 +53,15 @@ def parse_entry(text: str) -> list[ArpResponderEntry]:
     prefixes: list[tuple[int, int]] = []
     eth: bytes | None = None
     for word in text.split():
+        both = addresses.lookup(word, "eth") if ":" not in word else None
+        if isinstance(both, bytes) and isinstance(addresses.lookup(word, "ip"), int):
+            # A name with an IP and an Ethernet address stands for both, as in Click.
+            ip, mask = parse_ip_or_prefix(word)
+            prefixes.append((ip & mask, mask))
+            if eth is not None:
+                raise ValueError("more than one ETH")
+            eth = both
+            continue
         try:
             ip, mask = parse_ip_or_prefix(word)
         except ValueError:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from routebricks.engine import addresses
 from routebricks.engine.args import unquote
 from routebricks.packet.batch import PacketBatch
 
@@ -124,6 +125,13 @@ def parse_ip_or_prefix(text: str) -> tuple[int, int]:
         net = ipaddress.IPv4Network(f"0.0.0.0/{mask.strip()}")
         return ip, int(net.netmask)
     except ValueError:
+        # An AddressInfo name: its address if it has one (Click prefers it), else its prefix.
+        ip_n = addresses.lookup(t, "ip") if not mask else None
+        if isinstance(ip_n, int):
+            return ip_n, 0xFFFFFFFF
+        net_n = addresses.lookup(t, "ipnet")
+        if isinstance(net_n, tuple):
+            return net_n[0], (0xFFFFFFFF << (32 - net_n[1])) & 0xFFFFFFFF
         raise ValueError("expected an IPv4 address or prefix such as 10.0.0.1/24") from None
 
 

@@ -7,6 +7,7 @@ import ipaddress
 import numpy as np
 
 from routebricks.elements.ip.annotations import chatter, reject
+from routebricks.engine import addresses
 from routebricks.engine.args import MAX_PACKET, Arg, Bool, Int, Raw
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet import ipkernels as _ik
@@ -30,7 +31,10 @@ def parse_address_list(text: str) -> list[int]:
         try:
             out.append(int(ipaddress.IPv4Address(w)))
         except ValueError:
-            raise ValueError(f"{w!r} is not an IPv4 address") from None
+            named = addresses.lookup(w, "ip")  # an AddressInfo name
+            if not isinstance(named, int):
+                raise ValueError(f"{w!r} is not an IPv4 address") from None
+            out.append(named)
     return out
 
 
