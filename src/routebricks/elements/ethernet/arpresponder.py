@@ -27,7 +27,7 @@ from routebricks.elements.ethernet.arptable import (
     unparse_ether,
 )
 from routebricks.engine import addresses
-from routebricks.engine.args import EtherAddress
+from routebricks.engine.args import EtherAddress, split_args
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 
@@ -140,6 +140,9 @@ class ARPResponder(Element):
             ``00-1A-2B-3C-4D-5E``).
         add (write): add entries, ``IP/MASK [IP/MASK...] ETH`` (replacing equal prefixes).
         remove (write): remove the entry for ``IP/MASK`` (error ``PREFIX not found``).
+        lookup (read, with IP): the Ethernet address answered for IP (error if none).
+        config (read/write): the configuration; writing replaces every entry, all or
+            nothing (Click's live reconfiguration).
     Example:
         c :: Classifier(12/0806 20/0001, 12/0806 20/0002, 12/0800, -);
         c[0] -> ARPResponder(10.0.0.1 10.0.1.0/24 02:00:00:00:00:01) -> Queue
@@ -239,6 +242,32 @@ class ARPResponder(Element):
             probe = ArpResponderEntry(ip & mask, mask, b"")
             raise ValueError(f"{probe.unparse_prefix()} not found")
         self._set_entries(rest)
+
+    @read_handler("lookup", param=True)
+    def h_lookup(self, ip: str) -> str:
+        """The Ethernet address answered for IP (``lookup 10.0.0.1``)."""
+        try:
+            eth = self.lookup(ip.strip())
+        except ValueError:
+            raise ValueError(f"expected an IPv4 address, not {ip.strip()!r}") from None
+        if eth is None:
+            raise ValueError(f"no entry for {ip.strip()}")
+        return eth
+
+    @write_handler("config")
+    def h_config_write(self, v: str) -> None:
+        """Replace every entry with a new configuration (all or nothing, as Click's live
+        reconfiguration)."""
+        entries: list[ArpResponderEntry] = []
+        for i, arg in enumerate(a for a in split_args(v) if a.strip()):
+            try:
+                entries.extend(parse_entry(arg))
+            except ValueError as e:
+                raise ValueError(f"argument {i}: {e}") from None
+        if not entries:
+            raise ValueError("no entries: each argument is 'IP/MASK [IP/MASK...] ETH'")
+        self._set_entries(entries)
+        self.config = v
 
     # ------------------------------------------------------------------ Python API
     def lookup(self, ip: str | int) -> str | None:
