@@ -81,6 +81,9 @@ class ARPQuerier(Element):
             Default: from the IP prefix, or 255.255.255.255 only.
         BROADCAST_POLL (bool, default false): send polls to the broadcast address instead
             of the known Ethernet address.
+        TABLE (element name): an ARPTable element to use (and share with other queriers)
+            instead of a table of its own; the capacity and timeout arguments are then
+            the ARPTable's.
     Behaviour: every packet on input 0 gets a 14-byte Ethernet header (type 0x0800, source
         ETH; room is made only if a packet lacks it). The next hop is the packet's dst_ip
         annotation. The whole batch of next hops is resolved at once against the table (a
@@ -142,6 +145,7 @@ class ARPQuerier(Element):
         Arg("ENTRY_PACKET_CAPACITY", UInt, 0),
         Arg("BROADCAST", IPAddress, None),
         Arg("BROADCAST_POLL", Bool, False),
+        Arg("TABLE", Raw, None, attr="table_name"),
     )
 
     #: The clock (seconds, monotonic); tests may replace it on an instance.
@@ -156,14 +160,25 @@ class ARPQuerier(Element):
         if self.broadcast is None:
             bcast = self.my_ip | (~mask & 0xFFFFFFFF)
             self.broadcast = 0xFFFFFFFF if bcast == self.my_ip else bcast
-        self.table = ArpTable(
-            timeout=self.timeout,
-            capacity=self.capacity,
-            entry_capacity=self.entry_capacity,
-            entry_packet_capacity=self.entry_packet_capacity,
-            slim_factor=self.capacity_slim_factor,
-            on_drop=self.drop,
-        )
+        if self.table_name:  # an ARPTable element shared with other queriers
+            shared = self.router.elements.get(self.table_name.strip()) if self.router else None
+            if not getattr(shared, "DEFINES_ARP_TABLE", False):
+                what = "no element" if shared is None else f"a {type(shared).__name__}"
+                raise self.error(f"TABLE {self.table_name.strip()!r} is {what}, not an "
+                                 "ARPTable", "declare one: arpt :: ARPTable; then TABLE arpt")
+            if getattr(shared, "table", None) is None:
+                shared.parse_config()  # configured after us: its table, made now
+                shared.configure()
+            self.table = shared.table
+        else:
+            self.table = ArpTable(
+                timeout=self.timeout,
+                capacity=self.capacity,
+                entry_capacity=self.entry_capacity,
+                entry_packet_capacity=self.entry_packet_capacity,
+                slim_factor=self.capacity_slim_factor,
+                on_drop=self.drop,
+            )
         self.queries = 0
         self.responses = 0
         self.drop_count = 0  # the querier's own drops (Click's ``drops``)
