@@ -383,6 +383,11 @@ class Element:
         return batch.select(~short)
 
     # ------------------------------------------------------------------ tasks
+    def holds_packets(self) -> bool:
+        """Whether this task holds packets it will send later on its own (DelayUnqueue):
+        a run whose sources are done goes on until they are out."""
+        return False
+
     def wants_task(self) -> bool:
         """Whether the router should schedule :meth:`run_task` (decided after push/pull
         modes are known)."""

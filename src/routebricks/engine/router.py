@@ -558,6 +558,7 @@ class Router:
                     not idle_reported
                     and (self.sources or not self.hold)
                     and all(s.is_done() for s in self.sources)
+                    and not any(t.holds_packets() for t in tasks)
                 ):
                     idle_reported = True
                     why = "packet limit reached" if self.exhausted() else "all sources done"
