@@ -28,8 +28,7 @@ def _proto(text: str) -> int:
 
 
 class IPEncap(Element):
-    """Encapsulates every packet in an IPv4 header with protocol PROTO, source SRC and
-    destination DST.
+    """Encapsulates every packet in an IPv4 header (protocol PROTO, from SRC to DST).
 
     Ports: 1 input, 1 output (agnostic).
     Arguments:

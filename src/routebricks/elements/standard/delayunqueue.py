@@ -12,8 +12,7 @@ from routebricks.packet.batch import PacketBatch
 
 
 class DelayUnqueue(Element):
-    """Pulls packets from its input and pushes each one out no earlier than its timestamp
-    plus DELAY.
+    """Pulls packets and pushes each one out no earlier than its timestamp plus DELAY.
 
     Ports: 1 pull input; 1 push output.
     Arguments:
