@@ -153,6 +153,12 @@ def main() -> None:
     "per packet when the run ends.",
 )
 @click.option(
+    "--simtime",
+    is_flag=True,
+    help="Simulated time, as Click's: timers and waits fire in order without real "
+    "waiting; timestamps follow the simulated clock (one process; not with devices).",
+)
+@click.option(
     "--summary/--no-summary",
     default=None,
     help="Print why the run stopped and each element's counts and drops on stderr when it "
@@ -231,6 +237,7 @@ def run(
     time_limit: float | None,
     stats: bool,
     summary: bool | None,
+    simtime: bool,
     loads: tuple[str, ...],
     workers: int | None,
     socket_path: str | None,
@@ -259,7 +266,8 @@ def run(
     opts = RunOptions(
         config=config, expr=expr, defines=defines, loads=loads, handlers=handlers,
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
-        summary=summary, workers=workers, socket_path=socket_path, pin=not no_pin, spin_ms=spin,
+        summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
+        pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,
         restart=not no_restart)
     sys.exit(run_router(opts))

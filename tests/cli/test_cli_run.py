@@ -233,3 +233,14 @@ def test_a_missing_namespace_is_an_error_not_created() -> None:
     assert res.returncode != 0
     assert f"no network namespace '{name}'" in res.stderr
     assert not Path(f"/run/netns/{name}").exists()  # a typo must not make a namespace
+
+
+def test_simtime_runs_timers_without_waiting() -> None:
+    conf = ("s :: InfiniteSource(LIMIT 3, STOP false) -> Queue -> d :: DelayUnqueue(5) "
+            "-> c :: Counter -> Discard; DriverManager(wait 30s, print c.count, stop)")
+    t0 = time.monotonic()
+    res = rb("run", "--simtime", "-e", conf, check=True)
+    assert time.monotonic() - t0 < 20  # 30 simulated seconds, a few real ones at most
+    assert res.stdout == "3\n"  # the 5 s delay passed in simulated time
+    res = rb("run", "--simtime", "-e", conf, "-u", "/tmp/rb-simtime-test.sock")
+    assert res.returncode == 1 and "--simtime runs the router in one process" in res.stderr

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from routebricks.engine import addresses
+from routebricks.engine import addresses, clock
 from routebricks.engine.args import split_args
 from routebricks.engine.element import (
     AGNOSTIC,
@@ -478,7 +478,7 @@ class Router:
         return self.budget is not None and self.budget <= 0
 
     def schedule(self, delay: float, callback: Callable[[], None]) -> None:
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), callback))
+        heapq.heappush(self._timers, (clock.monotonic() + delay, next(self._seq), callback))
 
     def request_stop(self, reason: str, force: bool = False) -> None:
         """Ask the driver to stop (Click's ``please_stop_driver``). A DriverManager, if any,
@@ -512,7 +512,7 @@ class Router:
         self.stop_reason, self._pending_stop = self._pending_stop, None
         self._running = True
         tasks = self.tasks
-        start = self.started_at = time.monotonic()
+        start = self.started_at = clock.monotonic()
         deadline = start + time_limit if time_limit else None
         idle_reported = False
         next_control = 0.0
@@ -531,7 +531,7 @@ class Router:
         try:
             while self.stop_reason is None:
                 worked = received = False
-                now = time.monotonic()
+                now = clock.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     _, _, cb = heapq.heappop(self._timers)
                     cb()
@@ -540,7 +540,7 @@ class Router:
                     if t.run_task():
                         worked = True
                         received = received or device
-                now = time.monotonic()
+                now = clock.monotonic()
                 if beat is not None:
                     beat[slot] = now
                 if self.control is not None and now >= next_control:
@@ -577,6 +577,11 @@ class Router:
                 wait = longest
                 if self._timers:
                     wait = min(wait, max(0.0, self._timers[0][0] - now))
+                if clock.simulated():
+                    # Simulated time (--simtime): jump to the next timer, or by the idle
+                    # wait, instead of waiting for it.
+                    clock.advance_to(now + max(wait, 1e-6))
+                    continue
                 if poll_fds:
                     # Devices: sleep until a packet arrives (low latency at low rates).
                     select.select(wait_fds, [], [], max(wait, 0.001))
@@ -585,7 +590,7 @@ class Router:
         except KeyboardInterrupt:
             self.stop_reason = "interrupted"
         finally:
-            self.elapsed = time.monotonic() - start
+            self.elapsed = clock.monotonic() - start
             self._running = False
         return self.stop_reason or "stopped"
 

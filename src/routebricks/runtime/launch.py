@@ -48,6 +48,8 @@ class RunOptions:
     stats: bool = False
     #: Print the end-of-run summary on stderr: None = with --stats or on a terminal.
     summary: bool | None = None
+    #: Click's --simtime: simulated time (one process only).
+    simtime: bool = False
     workers: int | None = None
     socket_path: str | None = None
     pin: bool = True
@@ -141,8 +143,15 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         router.initialize()  # -q: set up (files, sockets) and quit
         router.cleanup()
         return _print_handlers(opts.handlers, router.read_handler, out, err)
+    if opts.simtime and supervised:
+        raise RouteBricksError("--simtime runs the router in one process: not with devices, "
+                               "-u or several workers")
     if supervised:
         return _run_supervised(router, graph, nworkers, opts, out, err)
+    if opts.simtime:
+        from routebricks.engine import clock
+
+        clock.simulate()
     return _run_here(router, opts, out, err)
 
 

@@ -7,12 +7,12 @@ import math
 import random
 import secrets
 import sys
-import time
 from typing import ClassVar
 
 import numpy as np
 
 from routebricks.elements.standard.timedsource import unparse_interval
+from routebricks.engine import clock
 from routebricks.engine.args import (
     Arg,
     Bool,
@@ -219,7 +219,7 @@ class BFD(Element):
         self.drop(n - len(idx), "not BFD")
         if not len(idx):
             return
-        now = time.monotonic()
+        now = clock.monotonic()
         for i in idx.tolist():  # BFD frames only: a few per second per session
             try:
                 pkt, _sport = proto.parse_frame(batch.packet(i), self.local, self.peer)
@@ -237,7 +237,7 @@ class BFD(Element):
             self._started = True
             if self.notify_start:
                 self._notify_all("down")
-            self._apply(self.session.start(time.monotonic()))
+            self._apply(self.session.start(clock.monotonic()))
             self._arm()
         return False
 
@@ -248,12 +248,12 @@ class BFD(Element):
         due = self.session.next_deadline()
         if due < self._timer_at:
             self._timer_at = due
-            self.router.schedule(max(0.0, due - time.monotonic()), lambda: self._fire(due))
+            self.router.schedule(max(0.0, due - clock.monotonic()), lambda: self._fire(due))
 
     def _fire(self, due: float) -> None:
         if due == self._timer_at:
             self._timer_at = math.inf
-        self._apply(self.session.tick(time.monotonic()))
+        self._apply(self.session.tick(clock.monotonic()))
         self._arm()
 
     # ------------------------------------------------------------------ what the session says
@@ -347,7 +347,7 @@ class BFD(Element):
         word = v.strip().lower()
         if word not in ("up", "down"):
             raise ValueError(f"expected 'up' or 'down', not {v.strip()!r}")
-        now = time.monotonic()
+        now = clock.monotonic()
         acts = self.session.admin_down(now) if word == "down" else self.session.admin_up(now)
         self._apply(acts)
         self._arm()
@@ -365,5 +365,5 @@ class BFD(Element):
             raise ValueError("interval must be from 1ms to 4294s")
         self.interval = t
         self._apply(self.session.set_intervals(self._interval_us(), self._interval_us(),
-                                               time.monotonic()))
+                                               clock.monotonic()))
         self._arm()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -19,6 +18,7 @@ from routebricks.elements.cluster.clusterpeers import (
     ClusterPeers,
     emit_groups,
 )
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, Bandwidth, Bool, Choice, PosInt, Seconds, UInt, Word
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
@@ -122,7 +122,7 @@ class DirectVLB(ClusterPeers):
     REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN, DROP_SELF)
 
     #: The clock (monotonic nanoseconds), read once per batch; tests may replace it.
-    clock: Callable[[], int] = staticmethod(time.monotonic_ns)
+    clock: Callable[[], int] = staticmethod(clock.monotonic_ns)
 
     link_rate: float
     direct_rate: float | None

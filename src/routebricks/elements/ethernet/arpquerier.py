@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +34,7 @@ from routebricks.elements.ethernet.arptable import (
     parse_ip_or_prefix,
     unparse_ether,
 )
+from routebricks.engine import clock
 from routebricks.engine.args import (
     Arg,
     Bool,
@@ -149,7 +149,7 @@ class ARPQuerier(Element):
     )
 
     #: The clock (seconds, monotonic); tests may replace it on an instance.
-    clock: Callable[[], float] = staticmethod(time.monotonic)
+    clock: Callable[[], float] = staticmethod(clock.monotonic)
 
     def configure(self) -> None:
         try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import ClassVar
 
 from routebricks.elements.ethernet.arptable import BROADCAST_ETHER, ArpTable
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, EtherAddress, IPAddress, PosInt, Seconds, UInt
 from routebricks.engine.element import Element, read_handler, write_handler
 
@@ -53,7 +53,7 @@ class ARPTable(Element):
         Arg("TIMEOUT", Seconds, 300.0),
     )
     #: The clock (seconds, monotonic); tests may replace it on an instance.
-    clock: Callable[[], float] = staticmethod(time.monotonic)
+    clock: Callable[[], float] = staticmethod(clock.monotonic)
 
     table: ArpTable | None = None
 

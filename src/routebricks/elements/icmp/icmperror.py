@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +14,7 @@ from routebricks.elements.ip.annotations import (
     network_lengths,
 )
 from routebricks.elements.ip.checkipheader import parse_address_list
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, Bool, Double, IPAddress, Raw, UInt, Word
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet import ipkernels as _ik
@@ -199,7 +199,7 @@ class ICMPError(Element):
             raise self.error("RATE must be at least 0")
         fix = self.set_fix_anno if self.set_fix_anno is not None else self.use_fix_anno
         self.fix_anno = True if fix is None else fix
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock: Callable[[], float] = clock.monotonic
         self._tokens = float(self.burst)
         self._last: float | None = None
 
@@ -336,7 +336,7 @@ class ICMPError(Element):
         annos = {
             "nh": off.copy(),
             "dst_ip": batch.u32_at(pos + IP_SRC),
-            "timestamp": np.full(n, time.time_ns(), np.int64),
+            "timestamp": np.full(n, clock.time_ns(), np.int64),
         }
         if self.fix_anno:
             annos[FIX_IP_SRC] = np.ones(n, np.uint8)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from routebricks.elements.icmp.icmperror import ICMP_ECHO
 from routebricks.elements.ip.annotations import network_lengths
+from routebricks.engine import clock
 from routebricks.engine.element import Element
 from routebricks.packet.batch import PacketBatch
 from routebricks.packet.checksum import incremental_update, inet_checksum_at
@@ -89,6 +88,6 @@ class ICMPPingResponder(Element):
             batch.set_u16_at(zpos + 2, 0)
             batch.set_u16_at(zpos + 2, inet_checksum_at(pool, zpos, tlen))
         batch.annos["dst_ip"] = src
-        batch.annos["timestamp"] = np.full(len(batch), time.time_ns(), np.int64)
+        batch.annos["timestamp"] = np.full(len(batch), clock.time_ns(), np.int64)
         batch.annos["paint"] = np.zeros(len(batch), np.uint8)
         return batch

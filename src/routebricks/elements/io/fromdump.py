@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, Bool, Double, Filename, PacketLength
 from routebricks.engine.element import read_handler
 from routebricks.engine.source import MEMORY_KP, Source
@@ -135,7 +135,7 @@ class FromDump(Source):
             return None
         if self.timing:
             ts = r.timestamps()
-            now = time.monotonic()
+            now = clock.monotonic()
             if self._t0_wall is None:
                 self._t0_wall, self._t0_ts = now, int(ts[0])
             due = self._t0_ts + int((now - self._t0_wall) * 1e9)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from routebricks.elements.ip.annotations import ICMP_PARAMPROB
 from routebricks.elements.ip.checkipheader import parse_address_list
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, IPAddress, Raw
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet import ipkernels as _ik
@@ -17,7 +16,7 @@ from routebricks.packet.ip import ip_positions
 
 def ms_since_midnight(now: float | None = None) -> int:
     """RFC 791 timestamp: milliseconds since midnight UT."""
-    t = time.time() if now is None else now
+    t = clock.time() if now is None else now
     return int((t % 86400) * 1000)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+from routebricks.engine import clock
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 
@@ -41,7 +40,7 @@ class Counter(Element):
     def process(self, batch: PacketBatch) -> PacketBatch:
         n = len(batch)
         if n:
-            now = time.monotonic()
+            now = clock.monotonic()
             if not self.count:
                 self._first = now
             self._last = now

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, Seconds
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
@@ -40,6 +39,7 @@ class DelayUnqueue(Element):
             raise self.error("DELAY must not be negative")
         self.count = 0
         self._held: PacketBatch | None = None
+        self._wake = -1
 
     def run_task(self) -> bool:
         if self._held is None or not len(self._held):
@@ -51,9 +51,15 @@ class DelayUnqueue(Element):
         ts = b.anno_or_none("timestamp")
         delay_ns = int(self.delay * 1e9)
         due = (ts + delay_ns) if ts is not None else np.zeros(len(b), np.int64)
-        late = due > time.time_ns()
+        late = due > clock.time_ns()
         n = int(np.argmax(late)) if late.any() else len(b)  # the due run, in order
         if n == 0:
+            if self._wake != int(due[0]) and self.router is not None:
+                # A timer for the first packet's time: the router sleeps (or, under
+                # simulated time, jumps) until then instead of polling.
+                self._wake = int(due[0])
+                self.router.schedule(max(0.0, (self._wake - clock.time_ns()) / 1e9),
+                                     lambda: None)
             return False
         out = b.slice(0, n)
         self._held = b.slice(n, len(b)) if n < len(b) else None

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from routebricks.engine import clock
 from routebricks.engine.args import MAX_PACKET, Arg, Bool, Burst, Bytes, Int, IntRange
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
@@ -84,7 +83,7 @@ class InfiniteSource(Source):
         data = np.broadcast_to(row, (n, len(row)))
         b = PacketBatch.from_arrays(data, np.full(n, len(row), np.int64))
         if self.timestamp:
-            b.set_anno("timestamp", time.time_ns())
+            b.set_anno("timestamp", clock.time_ns())
         return b
 
     def run_task(self) -> bool:

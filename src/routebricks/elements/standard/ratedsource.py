@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from routebricks.elements.standard.infinitesource import DEFAULT_DATA, PACKET_LENGTH, packet_data
+from routebricks.engine import clock
 from routebricks.engine.args import Arg, Bandwidth, Bool, Burst, Bytes, DoubleRange, Int
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
@@ -112,7 +111,7 @@ class RatedSource(Source):
         self._last: int | None = None  # monotonic ns of the last refill; None: not started
 
     def _refill(self) -> None:
-        now = time.monotonic_ns()
+        now = clock.monotonic_ns()
         if self._last is None:
             self._last = now
             return
@@ -136,7 +135,7 @@ class RatedSource(Source):
             return None
         self._tokens -= n
         self.emitted += n
-        return make_copies(self.payload, n, time.time_ns())
+        return make_copies(self.payload, n, clock.time_ns())
 
     def run_task(self) -> bool:
         if not self.output_modes or self.output_modes[0] != "h":

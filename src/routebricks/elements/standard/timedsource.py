@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from routebricks.elements.standard.infinitesource import DEFAULT_DATA
+from routebricks.engine import clock
 from routebricks.engine.args import MAX_PACKET, Arg, Bool, Bytes, Int, PacketLength, Seconds
 from routebricks.engine.element import read_handler, write_handler
 from routebricks.engine.source import Source
@@ -107,7 +106,7 @@ class TimedSource(Source):
                 headroom=self.headroom,
                 tailroom=DEFAULT_TAILROOM,
             )
-            b.set_anno("timestamp", time.time_ns())
+            b.set_anno("timestamp", clock.time_ns())
             self.send(b)
         self.router.schedule(self.interval, self._fire)
 

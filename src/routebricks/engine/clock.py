@@ -1,0 +1,47 @@
+"""The router's clock: real time, or Click's simulated time (``--simtime``).
+
+Elements and the driver read time here, never from :mod:`time` directly, so that under
+simulated time timers fire in order without real waiting: when the router has nothing to
+do, the clock jumps to the next timer. Timestamps start at the wall clock's time when the
+simulation began and advance only with the simulated clock.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+# Simulated time: [monotonic ns now, monotonic ns at the start, wall ns at the start].
+_sim: list[int] | None = None
+
+
+def simulate(on: bool = True) -> None:
+    """Switch simulated time on (starting from the real time now) or off."""
+    global _sim
+    mono = _time.monotonic_ns()
+    _sim = [mono, mono, _time.time_ns()] if on else None
+
+
+def simulated() -> bool:
+    return _sim is not None
+
+
+def advance_to(t: float) -> None:
+    """Under simulated time, move the clock forward to monotonic time ``t`` (seconds)."""
+    if _sim is not None:
+        _sim[0] = max(_sim[0], int(t * 1e9))
+
+
+def monotonic_ns() -> int:
+    return _sim[0] if _sim is not None else _time.monotonic_ns()
+
+
+def monotonic() -> float:
+    return _sim[0] / 1e9 if _sim is not None else _time.monotonic()
+
+
+def time_ns() -> int:
+    return _time.time_ns() if _sim is None else _sim[2] + (_sim[0] - _sim[1])
+
+
+def time() -> float:
+    return time_ns() / 1e9
