@@ -139,12 +139,20 @@ def main() -> None:
     help="Stop after sources have sent N packets in all.",
 )
 @click.option(
-    "--time",
+    "--duration",
     "time_limit",
     type=click.FloatRange(0, min_open=True),
     default=None,
     metavar="SECONDS",
     help="Stop after this many seconds.",
+)
+@click.option(
+    "-t",
+    "--time",
+    "report_time",
+    is_flag=True,
+    help="Print the run's user and system CPU time and elapsed time on stdout when it "
+    "ends, as Click's -t does ('0.123u 0.004s 0:01.52').",
 )
 @click.option(
     "--stats",
@@ -154,9 +162,14 @@ def main() -> None:
 )
 @click.option(
     "--simtime",
-    is_flag=True,
+    type=float,
+    is_flag=False,
+    flag_value=1e9,
+    default=None,
+    metavar="[SECONDS]",
     help="Simulated time, as Click's: timers and waits fire in order without real "
-    "waiting; timestamps follow the simulated clock (one process; not with devices).",
+    "waiting; the clock starts at SECONDS since the epoch (default 1000000000, as "
+    "Click) and timestamps follow it (one process; not with devices).",
 )
 @click.option(
     "--summary/--no-summary",
@@ -235,9 +248,10 @@ def run(
     kp: int | None,
     limit: int | None,
     time_limit: float | None,
+    report_time: bool,
     stats: bool,
     summary: bool | None,
-    simtime: bool,
+    simtime: float | None,
     loads: tuple[str, ...],
     workers: int | None,
     socket_path: str | None,
@@ -254,7 +268,7 @@ def run(
     Examples:
       routebricks run examples/forward.click
       routebricks run -e 'FromDump(in.pcap) -> c :: Counter -> Discard' -h c.count
-      routebricks run conf.click --kp 256 --time 10 --stats
+      routebricks run conf.click --kp 256 --duration 10 --stats
       routebricks run examples/iprouter.click --workers 2 -u /tmp/rb.sock
 
     A configuration that reads devices, or runs with -u or several workers, runs under a
@@ -266,6 +280,7 @@ def run(
     opts = RunOptions(
         config=config, expr=expr, defines=defines, loads=loads, handlers=handlers,
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
+        report_time=report_time,
         summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
         pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,

@@ -117,7 +117,7 @@ def test_limit_time_and_kp() -> None:
     assert "c.count:\n12345\n" in res.stdout
     assert f"c.byte_count:\n{12345 * 64}\n" in res.stdout
     t0 = time.monotonic()
-    res = rb("run", "-e", "InfiniteSource -> Discard", "--time", "0.5", "--summary",
+    res = rb("run", "-e", "InfiniteSource -> Discard", "--duration", "0.5", "--summary",
              check=True)
     assert time.monotonic() - t0 < 30
     assert "time limit" in res.stderr
@@ -244,3 +244,19 @@ def test_simtime_runs_timers_without_waiting() -> None:
     assert res.stdout == "3\n"  # the 5 s delay passed in simulated time
     res = rb("run", "--simtime", "-e", conf, "-u", "/tmp/rb-simtime-test.sock")
     assert res.returncode == 1 and "--simtime runs the router in one process" in res.stderr
+
+
+def test_click_time_flag_and_simtime_start() -> None:
+    res = rb("run", "-t", "-e", "InfiniteSource(LIMIT 100, STOP true) -> c :: Counter -> Discard",
+             "-h", "c.count", check=True)
+    first, handler = res.stdout.splitlines()
+    assert re.fullmatch(r"\d+\.\d{3}u \d+\.\d{3}s \d+:\d{2}\.\d{2}", first), first
+    assert handler == "100"
+    res = rb("run", "--simtime", "-e",
+             "InfiniteSource(LIMIT 1, STOP true) -> Print(x, TIMESTAMP true) -> Discard",
+             check=True)
+    assert "x: 1000000000." in res.stderr  # Click's simulated clock starts there
+    res = rb("run", "--simtime=5000", "-e",
+             "InfiniteSource(LIMIT 1, STOP true) -> Print(x, TIMESTAMP true) -> Discard",
+             check=True)
+    assert "x: 5000." in res.stderr

@@ -181,7 +181,7 @@ def device_router(tmp_path: Path, config: Path | None = None, *, text: str | Non
         tb.up()
         proc = subprocess.Popen(
             [sys.executable, "-m", "routebricks.cli", "run", *source, *defines, "--netns",
-             tb.ns("r"), "-u", sock, "--workers", str(workers), "--time", "300", "--summary"],
+             tb.ns("r"), "-u", sock, "--workers", str(workers), "--duration", "300", "--summary"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for_socket(sock, timeout=120)

@@ -157,7 +157,7 @@ def test_stale_socket_file_is_replaced_and_live_one_refused(tmp_path: Path) -> N
     s.close()
     p, path = start(tmp_path, "InfiniteSource -> Discard")
     try:
-        res = rb("run", "-e", "InfiniteSource -> Discard", "-u", path, "--time", "5")
+        res = rb("run", "-e", "InfiniteSource -> Discard", "-u", path, "--duration", "5")
         assert res.returncode == 1 and "in use by another router" in res.stderr
     finally:
         stop(p)

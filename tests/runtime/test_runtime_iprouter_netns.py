@@ -53,7 +53,7 @@ def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRo
         tb.up()
         proc = subprocess.Popen(
             [sys.executable, "-m", "routebricks.cli", "run", str(CONFIG), "--netns",
-             tb.ns("r"), "-u", sock, "--workers", str(workers), "--time", "300",
+             tb.ns("r"), "-u", sock, "--workers", str(workers), "--duration", "300",
              "--kp", "64"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -171,7 +171,7 @@ def test_no_pin_leaves_the_worker_on_every_core(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "routebricks.cli", "run", "-e",
              "FromDevice(eth0) -> Discard", "--netns", tb.ns("r"), "-u", sock,
-             "--workers", "1", "--no-pin", "--time", "120"],
+             "--workers", "1", "--no-pin", "--duration", "120"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_socket(sock, timeout=120)
         res = subprocess.run([sys.executable, "-m", "routebricks.cli", "handler", "read",

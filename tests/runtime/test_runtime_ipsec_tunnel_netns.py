@@ -89,7 +89,7 @@ def tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         for gw, defs in (("west", WEST), ("east", EAST)):
             procs[gw] = subprocess.Popen(
                 [sys.executable, "-m", "routebricks.cli", "run", str(CONFIG), "--netns",
-                 tb.ns(gw), "-u", socks[gw], "--workers", "1", "--time", "600", "--kp", "64",
+                 tb.ns(gw), "-u", socks[gw], "--workers", "1", "--duration", "600", "--kp", "64",
                  f"SAS={sas}", *(f"{k}={v}" for k, v in defs.items())],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for gw, proc in procs.items():

@@ -236,7 +236,7 @@ def kernel_tunnel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             assert res.returncode == 0, f"{cmd[:4]}: {res.stderr}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "routebricks.cli", "run", str(CONFIG), "--netns",
-             tb.ns("west"), "-u", sock, "--workers", "1", "--time", "600", "--kp", "64",
+             tb.ns("west"), "-u", sock, "--workers", "1", "--duration", "600", "--kp", "64",
              f"SAS={sa_file}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -77,7 +77,7 @@ def test_kernel_stops_answering_while_routebricks_sees_every_frame(
     proc = subprocess.Popen(
         [sys.executable, "-m", "routebricks.cli", "run", "-e",
          "kf :: KernelFilter(drop dev eth0); FromDevice(eth0) -> c :: Counter -> Discard",
-         "--netns", tb.ns("r"), "-u", sock, "--time", "120",  # type: ignore[attr-defined]
+         "--netns", tb.ns("r"), "-u", sock, "--duration", "120",  # type: ignore[attr-defined]
          "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -97,7 +97,7 @@ def test_kernel_stops_answering_while_routebricks_sees_every_frame(
 @pytest.mark.netns
 def test_a_missing_device_is_an_error_before_any_packet(testbed: object) -> None:
     res = rb("run", "-e", "KernelFilter(drop dev nosuch0); FromDevice(eth0) -> Discard",
-             "--netns", testbed.ns("r"), "--time", "5")  # type: ignore[attr-defined]
+             "--netns", testbed.ns("r"), "--duration", "5")  # type: ignore[attr-defined]
     assert res.returncode != 0
     assert "no device 'nosuch0'" in res.stderr
     assert "rb_kernelfilter_" not in tables(testbed)
@@ -118,7 +118,7 @@ def test_sigterm_to_the_whole_process_group_still_removes_the_table(
     proc = subprocess.Popen(
         [sys.executable, "-m", "routebricks.cli", "run", "-e",
          "KernelFilter(drop dev eth0); FromDevice(eth0) -> Discard",
-         "--netns", tb.ns("r"), "-u", sock, "--time", "120",  # type: ignore[attr-defined]
+         "--netns", tb.ns("r"), "-u", sock, "--duration", "120",  # type: ignore[attr-defined]
          "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -14,11 +14,13 @@ import time as _time
 _sim: list[int] | None = None
 
 
-def simulate(on: bool = True) -> None:
-    """Switch simulated time on (starting from the real time now) or off."""
+def simulate(on: bool = True, start: float | None = None) -> None:
+    """Switch simulated time on or off; timestamps begin at ``start`` (seconds since the
+    epoch; Click's --simtime begins at 1000000000) or at the real time now."""
     global _sim
     mono = _time.monotonic_ns()
-    _sim = [mono, mono, _time.time_ns()] if on else None
+    wall = _time.time_ns() if start is None else int(start * 1e9)
+    _sim = [mono, mono, wall] if on else None
 
 
 def simulated() -> bool:

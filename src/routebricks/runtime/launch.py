@@ -48,8 +48,10 @@ class RunOptions:
     stats: bool = False
     #: Print the end-of-run summary on stderr: None = with --stats or on a terminal.
     summary: bool | None = None
-    #: Click's --simtime: simulated time (one process only).
-    simtime: bool = False
+    #: Click's --simtime: simulated time from this wall time (seconds; one process only).
+    simtime: float | None = None
+    #: Click's -t: print CPU and elapsed time on stdout when the run ends.
+    report_time: bool = False
     workers: int | None = None
     socket_path: str | None = None
     pin: bool = True
@@ -143,15 +145,15 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         router.initialize()  # -q: set up (files, sockets) and quit
         router.cleanup()
         return _print_handlers(opts.handlers, router.read_handler, out, err)
-    if opts.simtime and supervised:
+    if opts.simtime is not None and supervised:
         raise RouteBricksError("--simtime runs the router in one process: not with devices, "
                                "-u or several workers")
     if supervised:
         return _run_supervised(router, graph, nworkers, opts, out, err)
-    if opts.simtime:
+    if opts.simtime is not None:
         from routebricks.engine import clock
 
-        clock.simulate()
+        clock.simulate(start=opts.simtime)
     return _run_here(router, opts, out, err)
 
 
@@ -174,15 +176,36 @@ def _run_here(router: Any, opts: RunOptions, out: TextIO, err: TextIO) -> int:
     from routebricks.report import render_stats
 
     router.initialize()
+    before = _times()
     try:
         with _stop_on_signals(lambda why: router.request_stop(why, force=True)):
             reason = router.run(limit=opts.limit, time_limit=opts.time_limit)
     finally:
         router.cleanup()  # whatever happened, no element's setup outlives the run
+    if opts.report_time:
+        print(_time_report(before, _times()), file=out, flush=True)
     if _show_summary(opts, err):
         render_stats(router.stats_rows(), reason, router.elapsed, detailed=opts.stats,
                      file=err)
     return _print_handlers(opts.handlers, router.read_handler, out, err)
+
+
+def _times() -> tuple[float, float, float]:
+    """(user CPU, system CPU, elapsed) seconds so far: this process and its children."""
+    import resource
+    import time
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime, time.monotonic())
+
+
+def _time_report(before: tuple[float, float, float],
+                 after: tuple[float, float, float]) -> str:
+    """Click's -t line: ``0.123u 0.004s 0:01.52`` (user, system, elapsed m:ss.cc)."""
+    user, system, elapsed = (a - b for a, b in zip(after, before, strict=True))
+    cs = round(elapsed * 100)
+    return f"{user:.3f}u {system:.3f}s {cs // 6000}:{cs // 100 % 60:02d}.{cs % 100:02d}"
 
 
 def _show_summary(opts: RunOptions, err: TextIO, failed: bool = False) -> bool:
@@ -222,6 +245,7 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
         sup = Supervisor(graph, nworkers, wopts, template=router, log=log)
         server = None
         try:
+            before = _times()
             with _stop_on_signals(sup.request_stop):
                 sup.start()  # inside: an interrupt while workers start still stops them
                 if opts.socket_path:
@@ -233,6 +257,8 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                              workers=nworkers)
             for note in sup.restart_notes():
                 print(f"  {note}", file=err)
+            if opts.report_time:
+                print(_time_report(before, _times()), file=out, flush=True)
             code = _print_handlers(opts.handlers, read, out, err)
             return 1 if sup.failure else code
         finally:
