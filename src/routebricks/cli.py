@@ -33,7 +33,10 @@ def _config_source(args: tuple[str, ...], file: str | None,
     if config and file:
         raise click.UsageError("router configuration specified twice (CONFIG and -f)")
     if (config or file) is None and expr is None:
-        raise click.UsageError("no configuration: give CONFIG, -f FILE or -e 'TEXT'")
+        if not sys.stdin.isatty():
+            return "-", defines  # as Click: the configuration comes on standard input
+        raise click.UsageError("no configuration: give CONFIG, -f FILE or -e 'TEXT' (or "
+                               "send it on standard input)")
     return config or file, defines
 
 
@@ -155,6 +158,21 @@ def main() -> None:
     "ends, as Click's -t does ('0.123u 0.004s 0:01.52').",
 )
 @click.option(
+    "-x",
+    "--exit-handler",
+    "exit_handler",
+    metavar="ELEMENT.HANDLER",
+    help="Exit with this read handler's value as the status when the run ends (an integer; "
+    "true 0, false 1), as Click's -x.",
+)
+@click.option(
+    "-w",
+    "--no-warnings",
+    "no_warnings",
+    is_flag=True,
+    help="Do not print configuration warnings, as Click's -w.",
+)
+@click.option(
     "--stats",
     is_flag=True,
     help="Profile elements and print per-element calls, packets, drops and time "
@@ -186,6 +204,7 @@ def main() -> None:
     help="Load element classes from a Python file (repeatable).",
 )
 @click.option(
+    "-j",
     "--workers",
     type=click.IntRange(1),
     default=None,
@@ -250,6 +269,8 @@ def run(
     time_limit: float | None,
     report_time: bool,
     stats: bool,
+    exit_handler: str | None,
+    no_warnings: bool,
     summary: bool | None,
     simtime: float | None,
     loads: tuple[str, ...],
@@ -280,7 +301,7 @@ def run(
     opts = RunOptions(
         config=config, expr=expr, defines=defines, loads=loads, handlers=handlers,
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
-        report_time=report_time,
+        report_time=report_time, exit_handler=exit_handler, warnings=not no_warnings,
         summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
         pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,

@@ -21,6 +21,7 @@ import collections
 import dataclasses
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -381,6 +382,11 @@ class Element:
             return batch
         self.drop(int(np.count_nonzero(short)), reason)
         return batch.select(~short)
+
+    def warn(self, message: str) -> None:
+        """A configuration warning on stderr, unless the router was told -w."""
+        if self.router is None or getattr(self.router, "warnings", True):
+            sys.stderr.write(f"{self.name} :: {type(self).__name__}: {message}\n")
 
     # ------------------------------------------------------------------ tasks
     def holds_packets(self) -> bool:

@@ -54,7 +54,8 @@ class Router:
     """A running (or runnable) router built from a flattened :class:`Graph`."""
 
     def __init__(
-        self, graph: Graph, elements: dict[str, Element] | None = None, profile: bool = False
+        self, graph: Graph, elements: dict[str, Element] | None = None, profile: bool = False,
+        warnings: bool = True,
     ) -> None:
         self.graph = graph
         self.elements: dict[str, Element] = {}
@@ -69,6 +70,7 @@ class Router:
         #: Whether kp was set (--kp, or ``router.kp = N``): it then applies to every source
         #: without a BURST, memory sources included (see Source.MEMORY_KP).
         self.kp_set = False
+        self.warnings = warnings  # -w turns configuration warnings off
         # Poll without sleeping this long after a device's last packet (--spin): a sleeping core
         # may wake late (a virtual CPU waits for its host; tens of ms seen here), and
         # while it sleeps the receive rings fill. Poll-mode drivers never sleep at all.

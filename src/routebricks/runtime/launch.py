@@ -18,7 +18,10 @@ it.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import io
 import json
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -40,6 +43,8 @@ class RunOptions:
     defines: dict[str, str] = field(default_factory=dict)
     loads: tuple[str, ...] = ()
     handlers: tuple[str, ...] = ()  # -h, printed when the run ends
+    exit_handler: str | None = None  # -x: the exit status is this handler's value
+    warnings: bool = True  # -w: no warnings
     quit: bool = False  # -q
     output: str | None = None  # -o
     kp: int | None = None
@@ -124,13 +129,13 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
 
         enter_netns(opts.netns)  # devices are opened there
     graph = load_graph(opts.config, opts.expr, opts.defines, opts.loads)
-    if warn_if_empty(graph, running=not opts.quit, err=err):
+    if warn_if_empty(graph, running=not opts.quit, err=err if opts.warnings else io.StringIO()):
         # As Click: nothing runs, but -h still answers (global handlers such as version).
         empty = Router(graph)
         return _print_handlers(opts.handlers, empty.read_handler, out, err)
     profile = opts.stats or (opts.socket_path is not None if opts.profile is None
                              else opts.profile)
-    router = Router(graph, profile=profile)  # checks everything before packets move
+    router = Router(graph, profile=profile, warnings=opts.warnings)  # checks it all first
     if opts.kp is not None:
         router.kp = opts.kp
     if opts.spin_ms is not None:
@@ -144,7 +149,7 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
     if opts.quit:
         router.initialize()  # -q: set up (files, sockets) and quit
         router.cleanup()
-        return _print_handlers(opts.handlers, router.read_handler, out, err)
+        return _finish(opts, router, router.read_handler, out, err)
     if opts.simtime is not None and supervised:
         raise RouteBricksError("--simtime runs the router in one process: not with devices, "
                                "-u or several workers")
@@ -187,7 +192,7 @@ def _run_here(router: Any, opts: RunOptions, out: TextIO, err: TextIO) -> int:
     if _show_summary(opts, err):
         render_stats(router.stats_rows(), reason, router.elapsed, detailed=opts.stats,
                      file=err)
-    return _print_handlers(opts.handlers, router.read_handler, out, err)
+    return _finish(opts, router, router.read_handler, out, err)
 
 
 def _times() -> tuple[float, float, float]:
@@ -259,12 +264,49 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                 print(f"  {note}", file=err)
             if opts.report_time:
                 print(_time_report(before, _times()), file=out, flush=True)
-            code = _print_handlers(opts.handlers, read, out, err)
+            code = _finish(opts, router, read, out, err)
             return 1 if sup.failure else code
         finally:
             if server is not None:
                 server.close()
             sup.shutdown()
+
+
+def expand_handlers(specs: tuple[str, ...], elements: dict[str, str]) -> tuple[str, ...]:
+    """Click's -h forms: ``ELEMENT.HANDLER``, ``CLASS.HANDLER`` (every element of that
+    class) and globs (``'c*.count'``), in configuration order. ``elements``: name -> class.
+    A spec that names nothing stays as it is (its read then says what is wrong)."""
+    out: list[str] = []
+    for spec in specs:
+        name, dot, handler = spec.rpartition(".")
+        if not dot or not name or name in elements:
+            out.append(spec)
+            continue
+        if any(c in name for c in "*?["):
+            hits = [e for e in elements if fnmatch.fnmatchcase(e, name)]
+        else:
+            hits = [e for e, cls in elements.items() if cls == name]
+        out += [f"{e}.{handler}" for e in hits] or [spec]
+    return tuple(out)
+
+
+def _finish(opts: RunOptions, router: Any, read: Any, out: TextIO, err: TextIO) -> int:
+    """-h handlers, then -x: the exit status."""
+    classes = {n: type(e).__name__ for n, e in router.elements.items()}
+    code = _print_handlers(expand_handlers(opts.handlers, classes), read, out, err)
+    if not opts.exit_handler:
+        return code
+    try:
+        value = read(opts.exit_handler).strip()
+    except RouteBricksError as e:
+        print(str(e), file=err)
+        return 255  # Click's -1
+    if re.fullmatch(r"[+-]?\d+", value):
+        return int(value) & 0xFF
+    if value.lower() in ("true", "yes", "1", "false", "no", "0"):
+        return 0 if value.lower() in ("true", "yes", "1") else 1
+    print(f"exit handler value should be integer: {opts.exit_handler} is {value!r}", file=err)
+    return 255
 
 
 def _print_handlers(handlers: tuple[str, ...], read: Any, out: TextIO, err: TextIO) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,9 +170,7 @@ class ARPResponder(Element):
         for i, e in enumerate(entries):
             key = (e.dst, e.mask)
             if key in by_prefix and warn:
-                sys.stderr.write(
-                    f"{self.name} :: ARPResponder: multiple entries for {e.unparse_prefix()}\n"
-                )
+                self.warn(f"multiple entries for {e.unparse_prefix()}")
             first = by_prefix[key][0] if key in by_prefix else i
             by_prefix[key] = (first, e)
         ordered = sorted(by_prefix.values(), key=lambda t: (-t[1].prefix_len, t[0]))

@@ -46,7 +46,7 @@ class Unqueue(Element):
         self._carry: PacketBatch | None = None
         self._take: Callable[[int, int], PacketBatch | None] | None = None
         if self.burst == 0:
-            sys.stderr.write(f"{self.name} :: Unqueue: BURST size 0, no packets will be pulled\n")
+            self.warn("BURST size 0, no packets will be pulled")
 
     def initialize(self) -> None:
         # Pull an exact number of packets when the input offers it (Queue.pull_upto).
