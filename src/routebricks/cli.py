@@ -343,7 +343,7 @@ def check(
         graph = load_graph(config, expr, defines, loads)
         router = Router(graph)
         if output:
-            write_flat(router.flat_config(), output, sys.stdout)
+            write_flat(router.flat_config(portable=True), output, sys.stdout)
     except RouteBricksError as e:
         _fail(e)
         return

@@ -284,3 +284,20 @@ def test_click_flags_x_w_j_globs_and_stdin() -> None:
     warn = "Idle -> Unqueue(0) -> Discard"
     assert "BURST size 0" in rb("run", "-e", warn, "--duration", "0.1").stderr
     assert "BURST size 0" not in rb("run", "-w", "-e", warn, "--duration", "0.1").stderr
+
+
+def test_o_writes_a_configuration_that_runs_from_anywhere(tmp_path: Path) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    (sub / "in.pcap").write_bytes((EXAMPLES / "data" / "sample.pcap").read_bytes())
+    (sub / "r.click").write_text("FromDump(in.pcap, STOP true) -> c :: Counter "
+                                 "-> ToDump(\"out put.pcap\");")
+    flat = tmp_path / "flat.click"
+    rb("run", "-q", "-o", str(flat), "r.click", cwd=sub, check=True)
+    text = flat.read_text()
+    assert f"FromDump({sub}/in.pcap, STOP true)" in text
+    assert f'ToDump("{sub}/out put.pcap")' in text
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    assert rb("run", str(flat), "-h", "c.count", cwd=elsewhere, check=True).stdout == "1000\n"
+    assert (sub / "out put.pcap").is_file()

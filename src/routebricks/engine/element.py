@@ -28,7 +28,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from routebricks.engine.args import Arg, ParsedArgs, parse_args, unparse_value
+from routebricks.engine.args import (
+    Arg,
+    Filename,
+    ParsedArgs,
+    parse_args,
+    quote,
+    split_args,
+    split_keyword,
+    unparse_value,
+    unquote,
+)
 from routebricks.errors import ConfigError, HandlerError, NoSuchHandler, Position
 from routebricks.packet.batch import PacketBatch
 
@@ -502,6 +512,34 @@ class Element:
         """The configuration string to show (flattened output, the ``config`` handler);
         elements holding secrets override this to redact them."""
         return self.config
+
+    def portable_config(self) -> str:
+        """The configuration with its file arguments made absolute (``-o``: a flattened
+        configuration that runs from any directory)."""
+        text = self.unparse_config()
+        files = {s.name for s in self.ARGS if s.type is Filename}
+        if not files:
+            return text
+        by_name = {s.name for s in self.ARGS}
+        positional = [s for s in self.ARGS if s.positional]
+        out, pi = [], 0
+        for a in split_args(text):
+            kw = split_keyword(a) if "A" <= a[:1] <= "Z" else None
+            if kw and kw[0] in by_name:
+                out.append(f"{kw[0]} {self._absolute(kw[1])}" if kw[0] in files else a)
+                continue
+            if pi < len(positional):
+                if positional[pi].name in files:
+                    a = self._absolute(a)
+                pi += 1
+            out.append(a)
+        return ", ".join(out)
+
+    def _absolute(self, text: str) -> str:
+        import os
+
+        name = unquote(text)
+        return text if name == "-" else quote(os.path.abspath(self.resolve_path(name)))
 
     def unparse(self) -> str:
         """This element's declaration in the configuration language."""

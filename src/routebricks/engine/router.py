@@ -419,9 +419,11 @@ class Router:
             f"[{c.dport}] {c.dst}" for c in self.connections if c.src == e.name and c.sport == port
         ]
 
-    def flat_config(self) -> str:
-        """The flattened configuration, with secrets (keys) redacted by their elements."""
-        return self.graph.unparse({n: e.unparse_config() for n, e in self.elements.items()})
+    def flat_config(self, portable: bool = False) -> str:
+        """The flattened configuration, with secrets (keys) redacted by their elements;
+        ``portable``: file arguments absolute, so that it runs from any directory (-o)."""
+        return self.graph.unparse({n: e.portable_config() if portable else e.unparse_config()
+                                   for n, e in self.elements.items()})
 
     # ------------------------------------------------------------------ handlers
     def read_handler(self, spec: str) -> str:

@@ -142,7 +142,7 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         router.idle_spin = opts.spin_ms / 1000  # workers inherit it with the router
     router.freeze_gc = True  # this process (and each worker) is the router
     if opts.output:
-        write_flat(router.flat_config(), opts.output, out)
+        write_flat(router.flat_config(portable=True), opts.output, out)
     nworkers = opts.workers or default_workers(graph)
     check_multiworker(router, nworkers)
     supervised = nworkers > 1 or reads_devices(graph) or opts.socket_path is not None
