@@ -80,7 +80,7 @@ def test_bad_configuration_fails_before_running(tmp_path: Path) -> None:
     res = rb("run", str(conf))
     assert res.returncode == 1
     assert f"{conf}:2:6: undeclared element 'Countr'" in res.stderr
-    assert "did you mean Counter?" in res.stderr
+    assert "did you mean Counter" in res.stderr
     assert "Traceback" not in res.stderr
 
 

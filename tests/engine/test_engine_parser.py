@@ -142,7 +142,7 @@ def test_errors_carry_position_and_text(text: str, line: int, col: int, words: s
 def test_error_messages_have_hints() -> None:
     with pytest.raises(ConfigError) as ei:
         parse_text("InfiniteSource -> Countr -> Discard")
-    assert "did you mean Counter?" in str(ei.value)
+    assert "did you mean Counter" in str(ei.value)
 
 
 def test_connection_type_is_hashable_and_positions_ignored() -> None:
