@@ -255,6 +255,12 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                 sup.start()  # inside: an interrupt while workers start still stops them
                 if opts.socket_path:
                     server = ControlServer(opts.socket_path, sup.ask).start()
+                # One line when packets can flow: workers up, devices open, kernels loaded.
+                cores = (", ".join(str(w.cpu) for w in sup.workers) if opts.pin
+                         else "any core")
+                log(f"ready: {nworkers} worker{'s' if nworkers > 1 else ''} "
+                    f"(cores {cores})" + (f", control socket {opts.socket_path}"
+                                           if opts.socket_path else ""))
                 reason = sup.run()
             if _show_summary(opts, err, failed=bool(sup.failure)):
                 rows = json.loads(read("stats"))
