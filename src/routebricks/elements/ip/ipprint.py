@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+import numpy as np
+
 from routebricks.elements.standard.printer import format_timestamp
 from routebricks.engine.args import Arg, Bool, Filename, Int, String, Word
 from routebricks.engine.element import Element, read_handler, write_handler
@@ -221,19 +223,19 @@ class IPPrint(Element):
         if contents and payload:
             raise self.error("specify at most one of PAYLOAD and CONTENTS")
         self.mode, self.payload_only = (payload, True) if payload else (contents, False)
-        self._out: IO[str] | None = None
+        self._outfile: IO[str] | None = None
 
     def initialize(self) -> None:
         if self.outfile:
             try:
-                self._out = open(self.resolve_path(self.outfile), "w")  # noqa: SIM115
+                self._outfile = open(self.resolve_path(self.outfile), "w")  # noqa: SIM115
             except OSError as e:
                 raise self.error(f"{self.outfile}: {e.strerror}") from None
 
     def cleanup(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        if self._outfile is not None:
+            self._outfile.close()
+            self._outfile = None
 
     def format_line(self, pkt: bytes, nh: int, ts: int, paint: int, agg: int) -> str:
         """The line for one packet: its bytes, where its IP header starts in them, and its
@@ -285,16 +287,16 @@ class IPPrint(Element):
     def format_batch(self, batch: PacketBatch) -> list[str]:
         """The lines IPPrint writes for ``batch`` (one per packet)."""
         n = len(batch)
-        rel = (ip_positions(batch) - batch.off).tolist()
+        rel = np.maximum(ip_positions(batch) - batch.off, 0).tolist()
         zeros = [0] * n
         cols = [batch.anno_or_none(a) for a in ("timestamp", "paint", "aggregate")]
         ts, paint, agg = (zeros if c is None else c.tolist() for c in cols)
-        return [self.format_line(batch.packet(i), max(rel[i], 0), ts[i], paint[i], agg[i])
+        return [self.format_line(batch.packet(i), rel[i], ts[i], paint[i], agg[i])
                 for i in range(n)]
 
     def process(self, batch: PacketBatch) -> PacketBatch:
         if self.active and len(batch):
-            (self._out or sys.stderr).write("\n".join(self.format_batch(batch)) + "\n")
+            (self._outfile or sys.stderr).write("\n".join(self.format_batch(batch)) + "\n")
         return batch
 
     @read_handler("active")

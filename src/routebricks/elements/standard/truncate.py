@@ -84,8 +84,9 @@ class Pad(Element):
         LENGTH, each packet grows by its ``extra_length`` annotation (what a Truncate
         removed), so Truncate then Pad restores the original length with zeros; a packet
         that would grow beyond 65535 bytes that way is dropped and counted as "padded
-        length over 65535". Every packet leaves with ``extra_length`` 0. The batch is repacked (``ensure_room``)
-        only when its tailroom is smaller than the largest growth.
+        length over 65535". Every packet leaves with ``extra_length`` 0. The batch is
+        repacked (``ensure_room``) only when its tailroom is smaller than the largest
+        growth.
     Handlers: none of its own (drops (read): dropped packets by reason).
     Example:
         ... -> Pad(60) -> ToDevice(eth0);   // Ethernet's minimum frame, without the CRC
