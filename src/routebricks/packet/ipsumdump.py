@@ -1,11 +1,12 @@
 """Click's IP summary dump: a text trace format, one packet per line, fields named by a
 ``!data`` line (``!data timestamp ip_src ip_dst ip_proto``).
 
-:func:`summarize` writes one packet as a line, as Click's ToIPSummaryDump does;
 :func:`parse_line` builds one IPv4 packet from a line, as Click's FromIPSummaryDump does
 (fields applied in Click's order: annotations, link, network, transport, payload). Field
 names are Click's, with its synonyms (``ts``, ``src``, ``"tcp flags"``, ``proto`` ...).
 A line that yields no field raises :class:`IPSumDumpError`; nothing else is raised.
+Writing lines is :mod:`routebricks.packet.ipsumdump_write`; IP options' text is
+:mod:`routebricks.packet.ipsumdump_ipopt`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from routebricks.errors import RouteBricksError
 from routebricks.packet.batch import register_annotation
 from routebricks.packet.checksum import inet_checksum
+from routebricks.packet.ipsumdump_ipopt import parse_ip_opt
 
 MAJOR_VERSION, MINOR_VERSION = 1, 3
 
@@ -189,7 +191,6 @@ def md5_text(data: bytes) -> str:
 
 # ---------------------------------------------------------------------- numbers, names
 _INT = re.compile(r"(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
-_LEAD_INT = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
 _IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\Z")
 _ETHER = re.compile(r"([0-9a-fA-F]{1,2})([-:])" + r"([0-9a-fA-F]{1,2})\2" * 4
                     + r"([0-9a-fA-F]{1,2})\Z")
@@ -210,10 +211,6 @@ def parse_ip(s: str) -> int | None:
         return None
     a, b, c, d = (int(g) for g in m.groups())
     return a << 24 | b << 16 | c << 8 | d
-
-
-def ip_text(b: bytes) -> str:
-    return ".".join(str(x) for x in b)
 
 
 ICMP_TYPES = {"echo-reply": 0, "unreachable": 3, "sourcequench": 4, "redirect": 5, "echo": 8,
@@ -237,240 +234,6 @@ _TCP_FLAG_BITS = {c: 1 << i for i, c in enumerate(_TCP_FLAGS)} | {"W": 0x80, "X"
                                                                    "Y": 0x80}
 _PORT_PROTOS = (6, 17, 33, 136)  # protocols with 16-bit ports: TCP, UDP, DCCP, UDP-Lite
 _ECN = {"no": 0, "-": 0, "ect1": 1, "ECT(1)": 1, "ect2": 2, "ECT(0)": 2, "ce": 3, "CE": 3}
-
-
-# ---------------------------------------------------------------------- IP options
-def unparse_ip_opt(opt: bytes) -> str:
-    """Click's text for IP options: ``rr{1.0.0.1}+2;ssrr{a^b};ts{1,!45}+2++3;99=0:5``; EOL
-    and NOP are left out, ``.`` is no options, ``?`` a malformed option."""
-    parts: list[str] = []
-    i, n = 0, len(opt)
-    while i < n:
-        t = opt[i]
-        if t == 0:
-            break
-        if t == 1:
-            i += 1
-            continue
-        ln = opt[i + 1] if i + 1 < n else 0
-        if t in (7, 131, 137):
-            if i + 2 >= n or i + ln > n or ln < 3 or opt[i + 2] < 4:
-                return "?"
-            end, ptr = i + ln, i + opt[i + 2] - 1
-            name = {7: "rr", 131: "lsrr", 137: "ssrr"}[t]
-            s, sep, o = [name, "{"], "", i + 3
-            while o + 4 <= end:
-                if o == ptr:
-                    if t == 7:
-                        break
-                    sep = "^"
-                s += [sep, ip_text(opt[o:o + 4])]
-                sep, o = ",", o + 4
-            if o == end and o == ptr and t != 7:
-                s.append("^")
-            s.append("}")
-            if o + 4 <= end and o == ptr and t == 7:
-                s.append(f"+{(end - o) // 4}")
-            parts.append("".join(s))
-            i = end
-        elif t == 68:
-            if i + 3 >= n or i + ln > n or ln < 4 or opt[i + 2] < 5:
-                return "?"
-            end, ptr, flag = i + ln, i + opt[i + 2] - 1, opt[i + 3] & 0xF
-            size = 8 if 1 <= flag <= 3 else 4
-            s = ["ts", {0: "", 1: ".ip", 3: ".preip"}.get(flag, f".{flag}"), "{"]
-            sep, o = "", i + 4
-            while o + size <= end:
-                if o == ptr:
-                    if flag != 3:
-                        break
-                    sep = "^"
-                s.append(sep)
-                if flag != 0:
-                    s.append(ip_text(opt[o:o + 4]) + "=")
-                    o += 4
-                if flag == 3 and o > ptr:
-                    s[-1] = s[-1][:-1]
-                else:
-                    v = int.from_bytes(opt[o:o + 4], "big")
-                    s.append(("!" if v >> 31 else "") + str(v & 0x7FFFFFFF))
-                sep, o = ",", o + 4
-            if o == end and o == ptr:
-                s.append("^")
-            s.append("}")
-            if o + size <= end and o == ptr:
-                s.append(f"+{(end - o) // size}")
-            if opt[i + 3] >> 4:
-                s.append(f"++{opt[i + 3] >> 4}")
-            parts.append("".join(s))
-            i = end
-        else:
-            if i + ln > n or ln < 2:
-                return "?"
-            data = opt[i + 2:i + ln]
-            parts.append(str(t) + ("=" + ":".join(map(str, data)) if data else ""))
-            i += ln
-    return ";".join(parts) or "."
-
-
-class _Text:
-    """A cursor over option text."""
-
-    def __init__(self, s: str) -> None:
-        self.s, self.i = s, 0
-
-    def peek(self, k: int = 0) -> str:
-        return self.s[self.i + k] if self.i + k < len(self.s) else ""
-
-    def take(self, word: str) -> bool:
-        if self.s.startswith(word, self.i):
-            self.i += len(word)
-            return True
-        return False
-
-    def int(self) -> int | None:
-        m = _LEAD_INT.match(self.s, self.i)
-        if not m:
-            return None
-        self.i = m.end()
-        return int(m.group(), 0) if m.group()[:2].lower() == "0x" else int(m.group())
-
-    def ip(self) -> bytes | None:
-        m = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)").match(self.s, self.i)
-        if not m or any(int(g) > 255 for g in m.groups()):
-            return None
-        self.i = m.end()
-        return bytes(int(g) for g in m.groups())
-
-
-def parse_ip_opt(text: str) -> bytes | None:
-    """IP option bytes from Click's text (the inverse of :func:`unparse_ip_opt`, plus
-    ``nop`` and ``eol``); None if the text is not valid."""
-    if text in ("", "."):
-        return b""
-    t, out = _Text(text), bytearray()
-    while True:
-        start = len(out)
-        kind = next((k for k in ("rr{", "ssrr{", "lsrr{") if t.take(k)), None)
-        if kind:
-            out += bytes([{"rr{": 7, "ssrr{": 137, "lsrr{": 131}[kind], 0, 0])
-            ptr = -1
-            while True:
-                if t.peek() == "^" and ptr < 0:
-                    ptr, t.i = len(out) - start + 1, t.i + 1
-                if not t.peek().isdigit():
-                    break
-                a = t.ip()
-                if a is None:
-                    return None
-                out += a
-                t.take(",")
-            if not t.take("}"):
-                return None
-            out[start + 2] = ptr if ptr >= 0 else len(out) - start + 1
-            if t.peek() == "+" and t.peek(1).isdigit():
-                t.i += 1
-                k = t.int() or 0
-                if k < 64:
-                    out += bytes(4 * k)
-        elif t.take("ts{") or t.take("ts."):
-            flag = -1
-            if t.s[t.i - 1] == ".":
-                if t.take("ip{"):
-                    flag = 1
-                elif t.take("preip{"):
-                    flag = 3
-                elif t.peek().isdigit():
-                    flag = t.int() or 0
-                    if flag > 15 or not t.take("{"):
-                        return None
-                else:
-                    return None
-            out += bytes([68, 0, 0, 0])
-            ptr, guessed = -1, False
-            while True:
-                if t.peek() == "^" and ptr < 0:
-                    ptr, t.i = len(out) - start + 1, t.i + 1
-                if not (t.peek().isdigit() or t.peek() == "!"):
-                    break
-                if flag == -1:  # an address (1.2.3.4=...) or a bare timestamp?
-                    flag = 1 if re.match(r"\d+\.", t.s[t.i:]) else 0
-                    guessed = flag == 1
-                if guessed and ptr >= 0:
-                    flag = 3  # addresses after the pointer: prespecified
-                if flag in (1, 3):
-                    a = t.ip()
-                    if a is None:
-                        return None
-                    out += a
-                    if t.take("=?") and ptr >= 0:
-                        out += bytes(4)
-                        t.take(",")
-                        continue
-                    if not t.take("="):
-                        if ptr < 0:
-                            return None
-                        out += bytes(4)
-                        t.take(",")
-                        continue
-                top = 0x80000000 if t.take("!") else 0
-                v = t.int()
-                if v is None:
-                    return None
-                out += ((v & 0xFFFFFFFF) | top).to_bytes(4, "big")
-                t.take(",")
-            if t.peek() and not t.take("}"):
-                return None
-            flag = max(flag, 0)
-            out[start + 2] = ptr if ptr >= 0 else len(out) - start + 1
-            if t.peek() == "+" and t.peek(1).isdigit():
-                t.i += 1
-                k = t.int() or 0
-                if k < 64:
-                    out += bytes(k * (8 if flag in (1, 3) else 4))
-            over = 0
-            if t.take("++"):
-                k = t.int()
-                if k is None:
-                    return None
-                over = k if k < 16 else 0
-            out[start + 3] = over << 4 | flag
-        elif t.peek().isdigit():
-            code = t.int()
-            if code is None or code > 255:
-                return None
-            out.append(code)
-            if t.peek() == "=" and t.peek(1).isdigit():
-                pos = len(out)
-                out.append(0)
-                while True:
-                    t.i += 1
-                    v = t.int()
-                    if v is None or v > 255:
-                        return None
-                    out.append(v)
-                    if not (t.peek() == ":" and t.peek(1).isdigit()):
-                        break
-                if len(out) - pos > 254:
-                    return None
-                out[pos] = len(out) - pos + 1
-        elif t.take("nop"):
-            out.append(1)
-        elif t.take("eol") and t.peek() != ",":
-            out.append(0)
-        else:
-            return None
-        if len(out) - start > 255:
-            return None
-        if out[start] in (7, 68, 131, 137):
-            out[start + 1] = len(out) - start
-        if not t.peek():
-            while len(out) > 40 and out[0] == 1:
-                del out[0]
-            return bytes(out) if len(out) <= 40 else None
-        if t.peek() not in ",;":
-            return None
-        t.i += 1
 
 
 # ---------------------------------------------------------------------- reading
@@ -774,9 +537,8 @@ def _inject(b: _Builder, name: str, v) -> None:  # noqa: C901 - one case a field
         elif name in ("icmp_flowid", "icmp_seq"):
             if b.icmp_type is None or b.icmp_type in _ICMP_FLOW_TYPES:
                 b.put(h + (4 if name == "icmp_flowid" else 6), v.to_bytes(2, "big"))
-        elif name == "icmp_nextmtu":
-            if b.icmp_type in (None, 3) and b.icmp_code in (None, 4):
-                b.put(h + 6, v.to_bytes(2, "big"))
+        elif name == "icmp_nextmtu" and b.icmp_type in (None, 3) and b.icmp_code in (None, 4):
+            b.put(h + 6, v.to_bytes(2, "big"))
     elif name in ("payload", "payload_len"):
         if b.make_ip(0):
             b.make_transp()
@@ -865,206 +627,3 @@ def finish_packet(pkt: DumpPacket, pad: bytes | None = None) -> bytes:
         s = 0xFFFF
     data[t + where:t + where + 2] = s.to_bytes(2, "big")
     return bytes(data)
-
-
-# ---------------------------------------------------------------------- writing
-def find_ip(pkt: bytes) -> int | None:
-    """Where a packet without a network-header annotation has its IP header: at its start
-    (after Strip(14)), or after an Ethernet header of type IPv4; None if neither."""
-    if len(pkt) >= 20 and pkt[0] >> 4 == 4:
-        return 0
-    if len(pkt) >= 34 and pkt[12:14] == b"\x08\x00" and pkt[14] >> 4 == 4:
-        return 14
-    return None
-
-
-class _View:
-    """One packet as ToIPSummaryDump sees it (Click's PacketDesc after ip_prepare)."""
-
-    def __init__(self, p: bytes, nh: int | None, annos: dict[str, int]) -> None:
-        self.p, self.nh, self.annos = p, nh, annos
-        self.ip = False
-        self.hl = self.ip_len = self.proto = 0
-        self.nl = 0
-        if nh is not None and 0 <= nh <= len(p):
-            self.nl = len(p) - nh
-            if self.nl >= 4:
-                hl, ip_len = (p[nh] & 15) * 4, _u16(p, nh + 2)
-                if p[nh] >> 4 == 4 and hl >= 20 and ip_len >= hl:
-                    self.ip, self.hl, self.ip_len = True, hl, ip_len
-                    self.nl = min(self.nl, ip_len)  # trailing padding is not the packet's
-                    self.proto = p[nh + 9] if self.nl > 9 else -1
-        self.tl = self.nl - self.hl
-        self.first = self.ip and self.nl >= 8 and _u16(p, nh + 6) & 0x1FFF == 0
-        self.transp = self.first and self.nl > self.hl
-        self.t = (nh or 0) + self.hl
-        self.tcp = self.transp and self.proto == 6 and not (
-            self.tl > 12 and p[self.t + 12] >> 4 < 5)
-        self.udp = self.transp and self.proto == 17
-        self.icmp = self.transp and self.proto == 1
-
-    def iu8(self, o: int, need: int) -> int | None:
-        return self.p[self.nh + o] if self.ip and self.nl >= need else None  # type: ignore
-
-    def iu16(self, o: int, need: int) -> int | None:
-        return _u16(self.p, self.nh + o) if self.ip and self.nl >= need else None  # type: ignore
-
-    def tu(self, ok: bool, o: int, width: int, need: int) -> int | None:
-        if not ok or self.tl < need:
-            return None
-        return int.from_bytes(self.p[self.t + o:self.t + o + width], "big")
-
-    def payload(self) -> tuple[int, int]:
-        if not self.ip:
-            return 0, len(self.p)
-        off = self.t
-        if self.first:
-            if self.proto == 6:
-                th = (self.p[self.t + 12] >> 4) * 4 if self.tl >= 13 else 0
-                off += th if th >= 20 else 20
-            elif self.proto in (17, 136):
-                off += 8
-        return off, self.ip_len - (off - self.nh)  # type: ignore[operator]
-
-
-def _fmt_flags(v: int) -> str:
-    if v == 0x18:
-        return "PA"
-    if v == 0x10:
-        return "A"
-    return "".join(c for i, c in enumerate(_TCP_FLAGS) if v >> i & 1) or "."
-
-
-def _field_text(d: _View, name: str) -> str | None:  # noqa: C901 - one case a field
-    """Field ``name`` of a packet as Click prints it; None for ``-`` (does not apply)."""
-    a = d.annos
-    ts = a.get("timestamp", 0)
-    if name in ("timestamp", "first_timestamp", "ntimestamp", "first_ntimestamp"):
-        t = a.get("first_timestamp", 0) if name.startswith("first") else ts
-        sec, ns = divmod(t, 1_000_000_000)
-        return f"{sec}.{ns:09d}" if "ntimestamp" in name else f"{sec}.{ns // 1000:06d}"
-    if name == "ts_sec":
-        return str(ts // 1_000_000_000)
-    if name == "ts_usec":
-        return str(ts % 1_000_000_000 // 1000)
-    if name == "ts_usec1":
-        return str(ts // 1000)
-    if name == "count":
-        return str(1 + a.get("extra_packets", 0))
-    if name in ("link", "paint"):
-        return str(a.get("paint", 0))
-    if name == "direction":
-        return {0: ">", 1: "<"}.get(a.get("paint", 0), str(a.get("paint", 0)))
-    if name == "aggregate":
-        return str(a.get("aggregate", 0))
-    if name == "wire_len":
-        return str(len(d.p))
-    if name.startswith("eth_"):
-        if d.nh != 14:
-            return None
-        if name == "eth_type":
-            return f"{_u16(d.p, 12):04X}"
-        mac = d.p[6:12] if name == "eth_src" else d.p[0:6]
-        return "-".join(f"{x:02X}" for x in mac)
-    if name in ("ip_src", "ip_dst"):
-        o = 12 if name == "ip_src" else 16
-        return ip_text(d.p[d.nh + o:d.nh + o + 4]) if d.iu8(0, o + 4) is not None else None  # type: ignore[operator]
-    if name == "ip_len":
-        return str(d.ip_len if d.ip else len(d.p))
-    if name == "ip_capture_len":
-        allow = d.nl if d.ip else len(d.p)
-        return str(min(d.ip_len if d.ip else allow, allow))
-    simple = {"ip_tos": (1, 2), "ip_ttl": (8, 9), "ip_proto": (9, 10)}
-    if name in simple or name in ("ip_dscp", "ip_ecn", "ip_hl"):
-        o, need = simple.get(name, (1, 2))
-        v = d.iu8(o, need) if name != "ip_hl" else d.iu8(0, 1)
-        if v is None:
-            return None
-        if name == "ip_proto":
-            return {6: "T", 17: "U", 1: "I"}.get(v, str(v))
-        if name == "ip_dscp":
-            return str(v >> 2)
-        if name == "ip_ecn":
-            return ("no", "ect1", "ect2", "ce")[v & 3]
-        return str((v & 15) * 4 if name == "ip_hl" else v)
-    if name in ("ip_id", "ip_sum", "ip_frag", "ip_fragoff"):
-        o, need = {"ip_id": (4, 6), "ip_sum": (10, 12)}.get(name, (6, 8))
-        v = d.iu16(o, need)
-        if v is None or name in ("ip_id", "ip_sum"):
-            return None if v is None else str(v)
-        if name == "ip_frag":
-            if v & 0x3FFF:
-                return "F" if v & 0x1FFF == 0 else "f"
-            return "!" if v & 0x4000 else "."
-        return f"{(v & 0x1FFF) << 3}" + ("+" if v & 0x2000 else "") + ("!" if v & 0x4000 else "")
-    if name == "ip_opt":
-        if not d.ip or (d.hl > 20 and d.nl < d.hl):
-            return None
-        return unparse_ip_opt(d.p[d.nh + 20:d.nh + d.hl]) if d.hl > 20 else "."  # type: ignore[operator]
-    if name in ("sport", "dport"):
-        ok = d.transp and d.proto in _PORT_PROTOS
-        v = d.tu(ok, 0 if name == "sport" else 2, 2, 2 if name == "sport" else 4)
-        return None if v is None else str(v)
-    tcp = {"tcp_seq": (4, 4, 8), "tcp_ack": (8, 4, 12), "tcp_off": (12, 1, 13),
-           "tcp_flags": (13, 1, 14), "tcp_window": (14, 2, 16), "tcp_urp": (18, 2, 20)}
-    if name in tcp:
-        o, w, need = tcp[name]
-        v = d.tu(d.tcp, o, w, need)
-        if v is None:
-            return None
-        if name == "tcp_off":
-            return str((v >> 4) * 4)
-        if name == "tcp_flags":
-            return _fmt_flags(v | (d.p[d.t + 12] & 15) << 8)
-        return str(v)
-    if name == "udp_len":
-        v = d.tu(d.udp, 4, 2, 6)
-        return None if v is None else str(v)
-    if name.startswith("icmp_"):
-        typ, code = d.tu(d.icmp, 0, 1, 1), d.tu(d.icmp, 1, 1, 2)
-        if name in ("icmp_type", "icmp_type_name"):
-            if typ is None or name == "icmp_type":
-                return None if typ is None else str(typ)
-            return _ICMP_TYPE_NAMES.get(typ, str(typ))
-        if name in ("icmp_code", "icmp_code_name"):
-            if code is None or name == "icmp_code":
-                return None if code is None else str(code)
-            names = {v: k for k, v in ICMP_CODES.get(typ, {}).items()}  # type: ignore[arg-type]
-            return names.get(code, str(code))
-        if name in ("icmp_flowid", "icmp_seq"):
-            if typ not in _ICMP_FLOW_TYPES:
-                return None
-            v = d.tu(True, 4 if name == "icmp_flowid" else 6, 2, 6 if name == "icmp_flowid" else 8)
-            return None if v is None else str(v)
-        if name == "icmp_nextmtu":
-            v = d.tu(typ == 3 and code == 4, 6, 2, 8)
-            return None if v is None else str(v)
-    if name.startswith("payload"):
-        off, ln = d.payload()
-        if name == "payload_len":
-            return str(max(ln, 0))
-        if ln > 0 and off >= len(d.p):
-            return None
-        end = (d.nh or 0) + d.nl if d.ip else len(d.p)
-        data = d.p[off:max(off, min(off + max(ln, 0), end))]
-        if name == "payload":
-            return quote(data)
-        return md5_text(data) if name == "payload_md5" else hashlib.md5(data).hexdigest()
-    return None
-
-
-def summarize(pkt: bytes, nh: int | None, annos: dict[str, int], fields: list[str]) -> str:
-    """One dump line (without its newline) for a packet whose IP header is at ``nh``
-    (None: no IP header), as Click's ToIPSummaryDump writes it."""
-    d = _View(pkt, nh, annos)
-    return " ".join(_field_text(d, f) or "-" for f in fields)
-
-
-def header(fields: list[str], banner: str | None = None, extra: list[str] = ()) -> str:  # type: ignore[assignment]
-    """The lines a dump starts with: ``!IPSummaryDump 1.3``, ``!creator``, ``!data``."""
-    lines = [f"!IPSummaryDump {MAJOR_VERSION}.{MINOR_VERSION}"]
-    if banner is not None:
-        lines.append("!creator " + quote(banner.encode("latin-1", "replace")))
-    lines += list(extra)
-    lines.append("!data " + " ".join("timestamp" if f == "ntimestamp" else f for f in fields))
-    return "\n".join(lines) + "\n"
