@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,8 @@ def test_fromdump_reads_a_pipe_and_counts_a_truncated_end(tmp_path: Path,
 class StreamTestSizes(Element):
     """Records the size of every batch it passes on (test element)."""
 
+    ABSTRACT = True  # not registered on definition: see the sizes_element fixture
+
     port_count = "1/1"
     processing = "a/a"
 
@@ -172,7 +175,19 @@ class StreamTestSizes(Element):
         self.emit(0, batch)
 
 
-def test_fromdump_batches_default_to_4096_and_follow_kp(tmp_path: Path) -> None:
+@pytest.fixture
+def sizes_element() -> Iterator[None]:
+    """StreamTestSizes registered for one test only (the library's documentation tests
+    look at every registered class)."""
+    from routebricks.engine.element import REGISTRY
+
+    REGISTRY["StreamTestSizes"] = StreamTestSizes
+    yield
+    REGISTRY.pop("StreamTestSizes", None)
+
+
+def test_fromdump_batches_default_to_4096_and_follow_kp(tmp_path: Path,
+                                                         sizes_element: None) -> None:
     packets = [b"y" * 60] * 10000
     f = tmp_path / "k.pcap"
     write_raw(f, packets)
