@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import sys
+from typing import Any
 
 import click
 
@@ -59,8 +60,10 @@ def _split_defines(args: tuple[str, ...]) -> tuple[str | None, dict[str, str]]:
 PLUGINS = {
     "gen": "routebricks.traffic.cli",
     "sink": "routebricks.traffic.cli",
+    "lossfree": "routebricks.traffic.cli",
     "testbed": "routebricks.netns.cli",
     "cluster": "routebricks.cluster.cli",
+    "graph": "routebricks.viz.cli",
 }
 
 
@@ -218,8 +221,25 @@ def main() -> None:
     "socket_path",
     metavar="PATH",
     default=None,
-    help="Answer handler reads and writes on this Unix socket (Click's ControlSocket "
-    "protocol; owner-only). Use 'routebricks handler' and 'routebricks top' with it.",
+    help="Serve the control socket (Click's ControlSocket protocol; owner-only) at PATH "
+    "instead of /run/routebricks/NAME.sock.",
+)
+@click.option(
+    "--name",
+    metavar="NAME",
+    default=None,
+    help="The router's name: its control socket is /run/routebricks/NAME.sock (for root; "
+    "else under $XDG_RUNTIME_DIR) [default: the --netns name, else 'router']. A router "
+    "that reads no device and has one worker serves a socket only with --name, -u or -p.",
+)
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    metavar="PORT",
+    help="Also serve the control protocol on TCP 127.0.0.1:PORT (Click's -p; loopback "
+    "only: the protocol has no authentication).",
 )
 @click.option("--no-pin", is_flag=True, help="Do not pin workers to cores.")
 @click.option(
@@ -276,6 +296,8 @@ def run(
     loads: tuple[str, ...],
     workers: int | None,
     socket_path: str | None,
+    name: str | None,
+    port: int | None,
     no_pin: bool,
     spin: float | None,
     no_profile: bool,
@@ -290,10 +312,12 @@ def run(
       routebricks run examples/forward.click
       routebricks run -e 'FromDump(in.pcap) -> c :: Counter -> Discard' -h c.count
       routebricks run conf.click --kp 256 --duration 10 --stats
-      routebricks run examples/iprouter.click --workers 2 -u /tmp/rb.sock
+      routebricks run examples/iprouter.click --netns rb1-r --name edge
 
-    A configuration that reads devices, or runs with -u or several workers, runs under a
-    supervisor: one worker process per core, restarted if it dies or hangs (--watchdog).
+    A configuration that reads devices, or runs with several workers or a control socket
+    (--name, -u, -p), runs under a supervisor: one worker process per core, restarted if
+    it dies or hangs (--watchdog), and a control socket that 'routebricks handler' and
+    'routebricks top' find.
     """
     from routebricks.runtime.launch import RunOptions, run_router
 
@@ -303,7 +327,7 @@ def run(
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
         report_time=report_time, exit_handler=exit_handler, warnings=not no_warnings,
         summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
-        pin=not no_pin, spin_ms=spin,
+        name=name, port=port, pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,
         restart=not no_restart)
     sys.exit(run_router(opts))
@@ -405,33 +429,39 @@ def elements(name: str | None, loads: tuple[str, ...]) -> None:
 
 @main.group(context_settings=CONTEXT)
 def handler() -> None:
-    """Read or write a handler of a running router (see 'run -u')."""
+    """Read or write a handler of a running router (found by --name, -u or -p, or the
+    only one running)."""
 
 
-_SOCKET_OPTION = click.option(
-    "-u",
-    "--unix-socket",
-    "socket_path",
-    metavar="PATH",
-    default=None,
-    help="The router's control socket [default: $ROUTEBRICKS_SOCKET or "
-    "/tmp/routebricks-UID.sock].",
-)
+def _socket_options(f: Any) -> Any:
+    """How a client finds the router: -u PATH, --name NAME, -p PORT, or the one running."""
+    f = click.option("-p", "--port", type=click.IntRange(1, 65535), default=None,
+                     metavar="PORT", help="A router serving TCP 127.0.0.1:PORT (run -p).")(f)
+    f = click.option("--name", metavar="NAME", default=None,
+                     help="The router called NAME (run --name, or its --netns).")(f)
+    return click.option(
+        "-u", "--unix-socket", "socket_path", metavar="PATH", default=None,
+        help="The router's control socket [default: $ROUTEBRICKS_SOCKET, else the only "
+        "router running (/run/routebricks/*.sock)].")(f)
+
+
+def _client(socket_path: str | None, name: str | None, port: int | None) -> Any:
+    from routebricks.runtime.control import ControlClient
+
+    return ControlClient(socket_path, name=name, port=port)
 
 
 @handler.command("read", context_settings=CONTEXT)
 @click.argument("spec", metavar="ELEMENT.HANDLER")
 @click.argument("params", nargs=-1)
-@_SOCKET_OPTION
+@_socket_options
 @click.option("--each", is_flag=True, help="One value per worker instead of the combined one.")
 def handler_read(spec: str, params: tuple[str, ...], socket_path: str | None,
-                 each: bool) -> None:
+                 name: str | None, port: int | None, each: bool) -> None:
     """Print a read handler's value (counters are summed over workers), e.g.
     'c.count' or, with a parameter, 'rt.lookup 10.0.2.7'."""
-    from routebricks.runtime.control import ControlClient
-
     try:
-        with ControlClient(socket_path) as c:
+        with _client(socket_path, name, port) as c:
             value = c.read(" ".join((spec, *params)), each=each)
     except RouteBricksError as e:
         _fail(e)
@@ -444,34 +474,34 @@ def handler_read(spec: str, params: tuple[str, ...], socket_path: str | None,
 @handler.command("write", context_settings={**CONTEXT, "ignore_unknown_options": True})
 @click.argument("spec", metavar="ELEMENT.HANDLER")
 @click.argument("value", nargs=-1, type=click.UNPROCESSED)
-@_SOCKET_OPTION
-def handler_write(spec: str, value: tuple[str, ...], socket_path: str | None) -> None:
+@_socket_options
+def handler_write(spec: str, value: tuple[str, ...], socket_path: str | None,
+                  name: str | None, port: int | None) -> None:
     """Call a write handler (on every worker), e.g. 'rt.add 10.9.0.0/16 2' or
     'q.capacity -5'."""
-    from routebricks.runtime.control import ControlClient
-
     for word in value:
         if re.fullmatch(r"--[A-Za-z][\w-]*(=.*)?", word, re.S):
             raise click.NoSuchOption(word.split("=", 1)[0], ctx=click.get_current_context())
     try:
-        with ControlClient(socket_path) as c:
+        with _client(socket_path, name, port) as c:
             c.write(spec, " ".join(value))
     except RouteBricksError as e:
         _fail(e)
 
 
 @main.command(context_settings=CONTEXT)
-@_SOCKET_OPTION
+@_socket_options
 @click.option("--interval", type=click.FloatRange(0.05), default=1.0, metavar="SECONDS",
               help="Refresh period.")
 @click.option("--once", is_flag=True, help="Print one measurement and exit.")
-def top(socket_path: str | None, interval: float, once: bool) -> None:
+def top(socket_path: str | None, name: str | None, port: int | None, interval: float,
+        once: bool) -> None:
     """Live per-element packet rates, drops and cost per packet of a running router
-    (like VPP's 'show runtime'; the router must run with -u)."""
+    (like VPP's 'show runtime')."""
     from routebricks.runtime.top import run_top
 
     try:
-        run_top(socket_path, interval, once)
+        run_top(_client(socket_path, name, port), interval, once)
     except RouteBricksError as e:
         _fail(e)
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from routebricks.closing import Closing
 from routebricks.errors import HandlerError, RouteBricksError
+from routebricks.runtime.discovery import alive, default_socket_path, socket_dir
 from routebricks.runtime.framing import (
     EXCERPT,
     GREETING,
@@ -57,15 +58,19 @@ CONNECT_RETRY = 5.0  # seconds the client retries a router whose backlog is full
 REFUSED_RETRY = 0.5  # ... and a socket nobody listens on yet
 
 
-def default_socket_path() -> str:
-    """Where ``run -u`` listens and the client connects when no path is given."""
-    env = os.environ.get("ROUTEBRICKS_SOCKET")
-    if env:
-        return env
-    return f"/tmp/routebricks-{os.getuid()}.sock"
-
-
 # ---------------------------------------------------------------------- the socket server
+def check_socket_path(path: str) -> None:
+    """Refuse a control socket path that is not a socket or that a live router serves."""
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        if not stat.S_ISSOCK(p.lstat().st_mode):
+            raise RouteBricksError(f"control socket path {path!r} exists and is not a "
+                                   "socket")
+        if alive(path):
+            raise RouteBricksError(f"control socket {path!r} is in use by another router "
+                                   "(give this one another --name or -u PATH)")
+
+
 Asker = Callable[[str, str, str], Reply]
 
 
@@ -84,7 +89,9 @@ class _Session:
 
 
 class ControlServer:
-    """A Unix-socket ControlSocket server; ``ask(kind, spec, value)`` answers requests.
+    """A ControlSocket server on a Unix socket at ``path`` or, with ``port``, on TCP
+    ``127.0.0.1:port`` (Click's ``-p``; loopback only: the protocol has no
+    authentication); ``ask(kind, spec, value)`` answers requests.
 
     One thread does all the socket work; ``ask`` runs on :data:`ASKERS` other threads (it
     may wait for the data plane). Nothing a client sends or fails to send makes it print
@@ -92,20 +99,21 @@ class ControlServer:
     """
 
     def __init__(self, path: str, ask: Asker, max_sessions: int | None = None,
-                 askers: int = ASKERS) -> None:
+                 askers: int = ASKERS, port: int | None = None) -> None:
         self.path = path
+        self.port = port
         self.ask = ask
         self.max_sessions = max_sessions or _default_max_sessions()
         p = Path(path)
-        if p.exists() or p.is_symlink():
-            if not stat.S_ISSOCK(p.lstat().st_mode):
-                raise RouteBricksError(f"control socket path {path!r} exists and is not a "
-                                       "socket")
-            if alive(path):
-                raise RouteBricksError(f"control socket {path!r} is in use by another router")
-            p.unlink()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if port is not None:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        else:
+            check_socket_path(path)
+            if p.exists() or p.is_symlink():
+                p.unlink()  # a stale socket: nobody listens
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -115,6 +123,7 @@ class ControlServer:
         self.sessions: set[_Session] = set()
         self._sel = selectors.DefaultSelector()
         self._bound = False  # the socket file exists and is ours to remove
+        self._closed = False
         self._listening = False  # ... and the socket thread may accept
         self._accepting = False
         self._paused_until = 0.0
@@ -129,13 +138,18 @@ class ControlServer:
             t.start()
         old = os.umask(0o177)  # owner-only from the moment the socket exists
         try:
-            self.listener.bind(self.path)
-            self._bound = True
-            os.chmod(self.path, 0o600)
+            if self.port is not None:
+                self.listener.bind(("127.0.0.1", self.port))
+            else:
+                self.listener.bind(self.path)
+                self._bound = True
+                os.chmod(self.path, 0o600)
             self.listener.listen(BACKLOG)
-        except OSError:
+        except OSError as e:
             self.close()
-            raise
+            where = f"TCP port {self.port}" if self.port is not None else self.path
+            raise RouteBricksError(f"cannot serve the control socket on {where}: "
+                                   f"{e.strerror or e}") from None
         finally:
             os.umask(old)
         self.listener.setblocking(False)
@@ -144,6 +158,9 @@ class ControlServer:
         return self
 
     def close(self) -> None:
+        if self._closed:  # (idempotent: never unlink a socket a later router made)
+            return
+        self._closed = True
         self._stopping.set()
         self._wake()
         if self.thread.is_alive():
@@ -349,21 +366,6 @@ def _note(text: str) -> None:
         print(f"routebricks: control socket: {text}", file=sys.stderr, flush=True)
 
 
-def alive(path: str) -> bool:
-    """Whether something accepts connections on the control socket at ``path``."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(0.5)
-        s.connect(path)
-        return True
-    except BlockingIOError:  # EAGAIN: a listener whose backlog is full
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def wait_for_socket(path: str, timeout: float = 30.0) -> None:
     """Block until a control socket at ``path`` accepts connections (tests, scripts)."""
     deadline = time.monotonic() + timeout
@@ -387,11 +389,21 @@ class ControlClient(Closing):
     value that cannot be sent — is a :class:`RouteBricksError` with a one-line message;
     a handler's own refusal is a :class:`HandlerError`."""
 
-    def __init__(self, path: str | None = None, timeout: float = 10.0) -> None:
-        self.path = path or default_socket_path()
+    def __init__(self, path: str | None = None, timeout: float = 10.0,
+                 name: str | None = None, port: int | None = None) -> None:
         self.timeout = timeout
         self.broken = False
-        self.sock = _connect(self.path, timeout)
+        if port is not None:  # a router serving -p PORT (loopback)
+            self.path = f"127.0.0.1:{port}"
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", port), timeout)
+            except OSError as e:
+                raise RouteBricksError(f"cannot connect to the router at {self.path}: "
+                                       f"{e.strerror or e} (is one running with "
+                                       f"'routebricks run -p {port}'?)") from None
+        else:
+            self.path = path or default_socket_path(name)
+            self.sock = _connect(self.path, timeout)
         self.f = self.sock.makefile("rwb")
         try:
             greeting = self._line("its greeting")
@@ -566,7 +578,8 @@ def _is_socket(path: str) -> bool:
 
 
 def _connect_failure(path: str, err: OSError, busy: bool, waited: float) -> str:
-    hint = f"is a router running with 'routebricks run -u {path}'?"
+    hint = ("is a router running there? 'run --name NAME' serves "
+            f"{socket_dir()}/NAME.sock, 'run -u PATH' serves PATH")
     if busy:
         return (f"the router at {path} is not accepting connections (backlog full?); "
                 f"gave up after {waited:.1f} s")

@@ -58,10 +58,12 @@ class RunOptions:
     #: Click's -t: print CPU and elapsed time on stdout when the run ends.
     report_time: bool = False
     workers: int | None = None
-    socket_path: str | None = None
+    socket_path: str | None = None  # -u; else a supervised router serves one by its name
+    name: str | None = None  # --name: the router's name (its control socket's)
+    port: int | None = None  # -p: also serve the control protocol on 127.0.0.1:PORT
     pin: bool = True
     spin_ms: float | None = None
-    profile: bool | None = None  # None: with a control socket
+    profile: bool | None = None  # None: when supervised (top shows time per packet)
     netns: str | None = None
     watchdog: float = DEFAULT_WATCHDOG
     restart: bool = True
@@ -133,8 +135,12 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         # As Click: nothing runs, but -h still answers (global handlers such as version).
         empty = Router(graph)
         return _print_handlers(opts.handlers, empty.read_handler, out, err)
-    profile = opts.stats or (opts.socket_path is not None if opts.profile is None
-                             else opts.profile)
+    nworkers = opts.workers or default_workers(graph)
+    # Asking for a control socket (by path, name or port) runs the router supervised:
+    # the supervisor answers handlers while the workers move packets.
+    supervised = (nworkers > 1 or reads_devices(graph)
+                  or any(x is not None for x in (opts.socket_path, opts.name, opts.port)))
+    profile = opts.stats or (supervised if opts.profile is None else opts.profile)
     router = Router(graph, profile=profile, warnings=opts.warnings)  # checks it all first
     if opts.kp is not None:
         router.kp = opts.kp
@@ -143,16 +149,14 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
     router.freeze_gc = True  # this process (and each worker) is the router
     if opts.output:
         write_flat(router.flat_config(portable=True), opts.output, out)
-    nworkers = opts.workers or default_workers(graph)
     check_multiworker(router, nworkers)
-    supervised = nworkers > 1 or reads_devices(graph) or opts.socket_path is not None
     if opts.quit:
         router.initialize()  # -q: set up (files, sockets) and quit
         router.cleanup()
         return _finish(opts, router, router.read_handler, out, err)
     if opts.simtime is not None and supervised:
         raise RouteBricksError("--simtime runs the router in one process: not with devices, "
-                               "-u or several workers")
+                               "a control socket (-u, --name, -p) or several workers")
     if supervised:
         return _run_supervised(router, graph, nworkers, opts, out, err)
     if opts.simtime is not None:
@@ -227,7 +231,8 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                     out: TextIO, err: TextIO) -> int:
     from routebricks.report import render_stats
     from routebricks.runtime.claims import claim_devices
-    from routebricks.runtime.control import ControlServer
+    from routebricks.runtime.control import ControlServer, check_socket_path
+    from routebricks.runtime.discovery import server_path
     from routebricks.runtime.supervisor import Supervisor
     from routebricks.runtime.workers import WorkerOptions
 
@@ -246,21 +251,27 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
             raise RouteBricksError(r.text)
         return r.text
 
+    # A name in use is refused before any worker starts; the sockets are made after the
+    # workers fork, so that no worker holds a listener.
+    path = opts.socket_path or server_path(opts.name, opts.netns)
+    check_socket_path(path)
+    servers: list[ControlServer] = []
+    where = f"control socket {path}" + (f" and 127.0.0.1:{opts.port}"
+                                        if opts.port is not None else "")
     with claim_devices(devices):
         sup = Supervisor(graph, nworkers, wopts, template=router, log=log)
-        server = None
         try:
             before = _times()
             with _stop_on_signals(sup.request_stop):
                 sup.start()  # inside: an interrupt while workers start still stops them
-                if opts.socket_path:
-                    server = ControlServer(opts.socket_path, sup.ask).start()
+                servers.append(ControlServer(path, sup.ask).start())
+                if opts.port is not None:
+                    servers.append(ControlServer(path, sup.ask, port=opts.port).start())
                 # One line when packets can flow: workers up, devices open, kernels loaded.
                 cores = (", ".join(str(w.cpu) for w in sup.workers) if opts.pin
                          else "any core")
                 log(f"ready: {nworkers} worker{'s' if nworkers > 1 else ''} "
-                    f"(cores {cores})" + (f", control socket {opts.socket_path}"
-                                           if opts.socket_path else ""))
+                    f"(cores {cores}), {where}")
                 reason = sup.run()
             if _show_summary(opts, err, failed=bool(sup.failure)):
                 rows = json.loads(read("stats"))
@@ -273,8 +284,8 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
             code = _finish(opts, router, read, out, err)
             return 1 if sup.failure else code
         finally:
-            if server is not None:
-                server.close()
+            for server in servers:
+                server.close()  # before the workers go: no request waits on a dead one
             sup.shutdown()
 
 

@@ -45,8 +45,8 @@ def table(prev: dict[str, dict[str, Any]], cur: dict[str, dict[str, Any]],
     return t
 
 
-def run_top(socket_path: str | None, interval: float, once: bool) -> None:
-    with ControlClient(socket_path) as c:
+def run_top(client: ControlClient, interval: float, once: bool) -> None:
+    with client as c:
         prev = snapshot(c)
         t0 = time.monotonic()
         if once:
