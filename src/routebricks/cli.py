@@ -241,6 +241,15 @@ def main() -> None:
     help="Also serve the control protocol on TCP 127.0.0.1:PORT (Click's -p; loopback "
     "only: the protocol has no authentication).",
 )
+@click.option(
+    "-R",
+    "--allow-reconfigure",
+    "hotconfig",
+    is_flag=True,
+    help="Allow hot reconfiguration, as Click's -R: writing a configuration to the global "
+    "'hotconfig' handler replaces the running one between two batches; elements of the "
+    "same name and class keep their state; a bad one is refused and the old one runs on.",
+)
 @click.option("--no-pin", is_flag=True, help="Do not pin workers to cores.")
 @click.option(
     "--spin",
@@ -298,6 +307,7 @@ def run(
     socket_path: str | None,
     name: str | None,
     port: int | None,
+    hotconfig: bool,
     no_pin: bool,
     spin: float | None,
     no_profile: bool,
@@ -327,7 +337,7 @@ def run(
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
         report_time=report_time, exit_handler=exit_handler, warnings=not no_warnings,
         summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
-        name=name, port=port, pin=not no_pin, spin_ms=spin,
+        name=name, port=port, hotconfig=hotconfig, pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,
         restart=not no_restart)
     sys.exit(run_router(opts))

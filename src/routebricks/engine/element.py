@@ -211,6 +211,13 @@ class Element:
     #: :mod:`routebricks.jit`); the router calls each once as it initializes.
     JIT_WARMUP: ClassVar[tuple[Callable[[], None], ...]] = ()
 
+    #: Attributes a hot reconfiguration (``hotconfig``) carries from the running element to
+    #: its successor of the same name and class (counts, tables, queued packets); the
+    #: call, packet and drop counts always carry over. See :meth:`take_state`.
+    HOT_STATE: ClassVar[tuple[str, ...]] = ()
+    #: Order in which successors take state (lower first: tables others share).
+    HOT_ORDER: ClassVar[int] = 0
+
     HANDLERS: ClassVar[dict[str, Handler]] = {}
 
     # Instance state (set by the router).
@@ -309,6 +316,15 @@ class Element:
 
     def cleanup(self) -> None:
         """Release resources when the router stops (override)."""
+
+    def take_state(self, old: Element) -> None:
+        """Hot reconfiguration: take what ``old`` (the running element of this name and
+        class) has built up, after this one initialized and before it runs (Click's
+        ``take_state``). Override for state that needs more than :attr:`HOT_STATE`."""
+        self.calls, self.packets = old.calls, old.packets
+        self.drops = old.drops
+        for attr in self.HOT_STATE:
+            setattr(self, attr, getattr(old, attr))
 
     def devices_read(self) -> list[str]:
         """The network devices this element receives from (the runtime claims them)."""

@@ -92,6 +92,9 @@ class Router:
         self.hold = False  # without sources of its own, run until told to stop (workers)
         self.elapsed = 0.0
         self.stop_listener: Callable[[str], bool] | None = None  # DriverManager
+        self.hotconfig_allowed = False  # Click's -R: the hotconfig write handler
+        self._pending_swap: Router | None = None  # a new configuration, swapped in next turn
+        self.after_swap: Callable[[Router], None] | None = None  # (workers: placement)
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._child_ns = 0
@@ -441,8 +444,31 @@ class Router:
             if hname == "stop":
                 self.request_stop("stop handler", force=True)
                 return
-            raise NoSuchHandler(f"no global write handler {hname!r} (write handlers: stop)")
+            if hname == "hotconfig" and self.hotconfig_allowed:
+                self._hotconfig(value)
+                return
+            raise NoSuchHandler(
+                f"no global write handler {hname!r} (write handlers: stop"
+                + (", hotconfig)" if self.hotconfig_allowed else
+                   "; hotconfig with -R)"))
         self.find(ename).write(hname, value)
+
+    def _hotconfig(self, text: str) -> None:
+        """Replace the configuration with ``text`` (Click's hotconfig): refused, with the
+        old one still running, unless it parses, checks and initializes; swapped in
+        between two batches."""
+        from routebricks.engine import hotswap
+
+        new = hotswap.prepare(self, text)
+        if self._initialized:
+            hotswap.initialize(new)
+        if self._pending_swap is not None:
+            self._pending_swap.cleanup()  # an earlier one not yet swapped in
+            self._pending_swap = None
+        if self._running:
+            self._pending_swap = new
+        else:
+            hotswap.commit(self, new)
 
     def _global_read(self, name: str) -> str:
         table: dict[str, Callable[[], str]] = {
@@ -515,25 +541,23 @@ class Router:
         self.budget = limit
         self.stop_reason, self._pending_stop = self._pending_stop, None
         self._running = True
-        tasks = self.tasks
         start = self.started_at = clock.monotonic()
         deadline = start + time_limit if time_limit else None
         idle_reported = False
         next_control = 0.0
         last_work = -float("inf")  # no packet from a device yet: nothing to poll on for
-        fds = [getattr(t, "poll_fd", lambda: None)() for t in tasks]
-        poll_fds = [fd for fd in fds if fd is not None]
-        is_device = [fd is not None for fd in fds]
-        # Only devices, timers and handler requests bring work: sleep until one does.
-        ctl_fd = getattr(self.control, "fileno", lambda: None)()
-        devices_only = bool(poll_fds) and all(
-            d or t.TASK_WAITS_FOR_EVENTS for t, d in zip(tasks, is_device, strict=True)) and (
-            self.control is None or ctl_fd is not None)
-        wait_fds = poll_fds + ([ctl_fd] if devices_only and ctl_fd is not None else [])
-        longest = DEVICE_IDLE_WAIT if devices_only else idle_sleep
+        tasks, is_device, poll_fds, wait_fds, longest = self._loop_plan(idle_sleep)
         beat, slot = self.heartbeat, self.heartbeat_slot
         try:
             while self.stop_reason is None:
+                if self._pending_swap is not None:  # hotconfig: between two batches
+                    from routebricks.engine import hotswap
+
+                    new, self._pending_swap = self._pending_swap, None
+                    hotswap.commit(self, new)
+                    tasks, is_device, poll_fds, wait_fds, longest = self._loop_plan(
+                        idle_sleep)
+                    idle_reported = False
                 worked = received = False
                 now = clock.monotonic()
                 while self._timers and self._timers[0][0] <= now:
@@ -597,6 +621,23 @@ class Router:
             self.elapsed = clock.monotonic() - start
             self._running = False
         return self.stop_reason or "stopped"
+
+    def _loop_plan(self, idle_sleep: float) -> tuple[list[Element], list[bool], list[int],
+                                                    list[int], float]:
+        """What the driver loop polls: tasks, which are devices, their descriptors, what
+        to sleep on, and the longest sleep."""
+        tasks = self.tasks
+        fds = [getattr(t, "poll_fd", lambda: None)() for t in tasks]
+        poll_fds = [fd for fd in fds if fd is not None]
+        is_device = [fd is not None for fd in fds]
+        # Only devices, timers and handler requests bring work: sleep until one does.
+        ctl_fd = getattr(self.control, "fileno", lambda: None)()
+        devices_only = bool(poll_fds) and all(
+            d or t.TASK_WAITS_FOR_EVENTS for t, d in zip(tasks, is_device, strict=True)) and (
+            self.control is None or ctl_fd is not None)
+        wait_fds = poll_fds + ([ctl_fd] if devices_only and ctl_fd is not None else [])
+        longest = DEVICE_IDLE_WAIT if devices_only else idle_sleep
+        return tasks, is_device, poll_fds, wait_fds, longest
 
     # ------------------------------------------------------------------ reporting
     def stats_rows(self) -> list[dict[str, Any]]:

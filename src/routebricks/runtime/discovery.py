@@ -4,9 +4,10 @@ Every supervised router serves Click's ControlSocket protocol at a predictable p
 ``SOCKET_DIR/NAME.sock``: NAME is ``run --name``, else the network namespace it runs in
 (``--netns``), else ``router`` (``router-PID`` when a live router already has that name).
 ``SOCKET_DIR`` is ``/run/routebricks`` for root, ``$XDG_RUNTIME_DIR/routebricks`` (or
-``/tmp/routebricks-UID``) for other users, or ``$ROUTEBRICKS_RUN_DIR``; it is owner-only. Clients (``handler``, ``top``,
-``graph --socket``) connect to ``$ROUTEBRICKS_SOCKET`` when it is set, to ``--name``'s
-socket when given, else to the one router that runs; ``-u PATH`` overrides all of this.
+``/tmp/routebricks-UID``) for other users, or ``$ROUTEBRICKS_RUN_DIR``; it is owner-only.
+Clients (``handler``, ``top``, ``graph --socket``) connect to ``--name``'s socket when
+given, else to ``$ROUTEBRICKS_SOCKET`` when it is set, else to the one router that runs;
+``-u PATH`` overrides all of this.
 """
 
 from __future__ import annotations

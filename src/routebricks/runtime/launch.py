@@ -61,6 +61,7 @@ class RunOptions:
     socket_path: str | None = None  # -u; else a supervised router serves one by its name
     name: str | None = None  # --name: the router's name (its control socket's)
     port: int | None = None  # -p: also serve the control protocol on 127.0.0.1:PORT
+    hotconfig: bool = False  # -R: the hotconfig write handler replaces the configuration
     pin: bool = True
     spin_ms: float | None = None
     profile: bool | None = None  # None: when supervised (top shows time per packet)
@@ -147,6 +148,7 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
     if opts.spin_ms is not None:
         router.idle_spin = opts.spin_ms / 1000  # workers inherit it with the router
     router.freeze_gc = True  # this process (and each worker) is the router
+    router.hotconfig_allowed = opts.hotconfig
     if opts.output:
         write_flat(router.flat_config(portable=True), opts.output, out)
     check_multiworker(router, nworkers)

@@ -335,6 +335,8 @@ class Supervisor:
             return self._on_control_copy(kind, spec, value)
         if kind == "write" and h is not None and h.changes_shared_state:
             return self._shared_write(spec, value)
+        if kind == "write" and name == "hotconfig" and self.template.hotconfig_allowed:
+            return self._hotconfig(value)
         replies = self._broadcast(lambda seq: ("req", seq, kind, spec, value))
         if kind == "read_each":
             bad = [r for r in replies if not r.ok]
@@ -387,6 +389,35 @@ class Supervisor:
                          "restarting it with the current state")
                 self._kill(w)
         return r
+
+    def _hotconfig(self, text: str) -> Reply:
+        """A new configuration: checked on the control copy first (a bad one is refused
+        before any worker sees it), then swapped in by every worker between two batches,
+        and made the control copy that restarted workers fork from."""
+        from routebricks.engine import hotswap
+
+        with _control_priority(), self._template_lock:
+            try:
+                new = hotswap.prepare(self.template, text)
+            except RouteBricksError as e:
+                return Reply(HANDLER_ERROR, str(e))
+            if any(e.READS_DEVICES for e in new.elements.values()) != any(
+                    e.READS_DEVICES for e in self.template.elements.values()):
+                return Reply(HANDLER_ERROR, "new configuration refused; the old one keeps "
+                             "running: it must read devices exactly when the old one does "
+                             "(the workers were started for it)")
+            replies = self._broadcast(lambda seq: ("req", seq, "write", "hotconfig", text))
+            bad = [r for r in replies if not r.ok]
+            if bad:
+                # Some workers may run the new one already: restart the others from it too.
+                for w, rep in zip([w for w in self.workers if w.alive and w.ready], replies,
+                                  strict=False):
+                    if rep.ok:
+                        self._kill(w)
+                return bad[0]
+            hotswap.commit(self.template, new)
+            self.graph = self.template.graph
+        return Reply(OK, "Write handler 'hotconfig' OK")
 
     def workers_table(self) -> str:
         """The ``workers`` global handler: one line per worker."""

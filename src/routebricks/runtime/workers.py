@@ -196,10 +196,9 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         router.worker_id, router.nworkers, router.instance = wid, n, instance
         if opts.kp:
             router.kp = opts.kp
-        router.tasks = [t for t in router.tasks
-                        if home_worker(t, opts.placement, n) in (None, wid)]
-        router.sources = [s for s in router.sources
-                          if home_worker(s, opts.placement, n) in (None, wid)]
+        _place(router, wid, n, opts.placement)
+        # A new configuration (hotconfig) places its own sources the same way.
+        router.after_swap = lambda r: _place(r, wid, n, r.placement or opts.placement)
         if restarted:
             # A source that is not a device would send its packets again from the start.
             once = {id(s) for s in router.sources if not getattr(s, "EVERY_WORKER", False)}
@@ -235,6 +234,14 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         raise
     finally:
         router.cleanup()
+
+
+def _place(router: Router, wid: int, n: int, placement: dict[str, int]) -> None:
+    """Keep the tasks and sources that run on worker ``wid`` (StaticThreadSched; devices
+    on every worker)."""
+    router.tasks = [t for t in router.tasks if home_worker(t, placement, n) in (None, wid)]
+    router.sources = [s for s in router.sources
+                      if home_worker(s, placement, n) in (None, wid)]
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

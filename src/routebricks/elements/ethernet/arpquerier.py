@@ -185,6 +185,16 @@ class ARPQuerier(Element):
         self._zero_warned = False
         self._timer_armed = False
 
+    def take_state(self, old: Element) -> None:
+        super().take_state(old)
+        assert isinstance(old, ARPQuerier)
+        self.queries, self.responses, self.drop_count = (old.queries, old.responses,
+                                                         old.drop_count)
+        if not self.table_name:  # its own table, with the packets waiting for replies
+            self.table = old.table
+            self.table.on_drop = self.drop
+        # (a shared ARPTable was taken by its own element, before this one: see HOT_ORDER)
+
     def initialize(self) -> None:
         if self.timeout and self.router is not None and not self._timer_armed:
             self._timer_armed = True

@@ -45,6 +45,7 @@ class ARPTable(Element):
 
     port_count = "0/0"
     DEFINES_ARP_TABLE: ClassVar[bool] = True  # ARPQuerier's TABLE may name it
+    HOT_ORDER = -1  # taken before the queriers that share it
     ARGS = (
         Arg("CAPACITY", UInt, 2048),
         Arg("ENTRY_CAPACITY", UInt, 0),
@@ -64,6 +65,11 @@ class ARPTable(Element):
                               entry_capacity=self.entry_capacity,
                               entry_packet_capacity=self.entry_packet_capacity,
                               slim_factor=self.capacity_slim_factor, on_drop=self.drop)
+
+    def take_state(self, old: Element) -> None:
+        super().take_state(old)
+        self.table = old.table  # type: ignore[attr-defined]
+        self.table.on_drop = self.drop
 
     @read_handler("table")
     def h_table(self) -> str:

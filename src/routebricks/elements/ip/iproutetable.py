@@ -487,6 +487,14 @@ class IPRouteTable(Element):
                 grouped = batch.select(order[: bounds_list[nports]])
             self.emit(p, grouped.slice(a, b))
 
+    def take_state(self, old: Element) -> None:
+        """The running table (routes added and removed by handlers included) carries over
+        when the table's configuration did not change; a changed one starts anew."""
+        super().take_state(old)
+        if old.config == self.config:
+            for attr in ("table", "_order", "_nports", "port_count", "_data_table"):
+                setattr(self, attr, getattr(old, attr))
+
     # ------------------------------------------------------------------ shared state
     def export_state(self) -> dict[str, np.ndarray]:
         """The lookup arrays of the table, for the control plane to publish to workers."""

@@ -28,6 +28,7 @@ class Counter(Element):
     """
 
     port_count = "1/1"
+    HOT_STATE = ("count", "byte_count", "_first", "_last")
     processing = "a/a"
     PASSES_ALL = True
 

@@ -43,6 +43,7 @@ class SimpleQueue(Element):
     """
 
     port_count = "1/1-2"
+    HOT_STATE = ("_q", "_len", "highwater", "drop_count")  # queued packets carry over
     processing = "h/lh"
     ARGS = (Arg("CAPACITY", _CAPACITY, 1000, positional=True),)
 
