@@ -516,6 +516,48 @@ def top(socket_path: str | None, name: str | None, port: int | None, interval: f
         _fail(e)
 
 
+@main.command("trace", context_settings=CONTEXT)
+@click.argument("count", type=click.IntRange(1, 10_000), required=False, metavar="N")
+@_socket_options
+@click.option("--wait", type=click.FloatRange(0), default=10.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for the N packets.")
+@click.option("--show", is_flag=True, help="Print the trace recorded so far; start none.")
+@click.option("--clear", is_flag=True, help="Stop tracing and forget the trace.")
+def trace(count: int | None, socket_path: str | None, name: str | None, port: int | None,
+          wait: float, show: bool, clear: bool) -> None:
+    """Follow the next N packets through a running router's elements, as VPP's
+    'trace add': each element a packet reaches, with the port, its length and first
+    bytes, and where and why it was dropped. With several workers, each traces its
+    next N packets, and the command waits until N have come in all.
+
+    \b
+    Examples:
+      routebricks trace 5
+      routebricks trace 20 --name edge --wait 30
+      routebricks trace --show
+    """
+    import time
+
+    if count is None and not (show or clear):
+        raise click.UsageError("give N (packets to trace), --show or --clear")
+    try:
+        with _client(socket_path, name, port) as c:
+            if clear:
+                c.write("trace", "clear")
+                return
+            if count is not None:
+                c.write("trace", str(count))
+                deadline = time.monotonic() + wait
+                # Each worker traces its next N; wait until N have been seen in all.
+                while time.monotonic() < deadline and sum(
+                        int(k) for k in re.findall(r"trace: (\d+) of", c.read("trace"))
+                ) < count:
+                    time.sleep(0.1)
+            click.echo(c.read("trace"))
+    except RouteBricksError as e:
+        _fail(e)
+
+
 def entry() -> None:
     """The console script: Ctrl-C before a router is running exits quietly (130)."""
     try:

@@ -389,6 +389,9 @@ class Element:
         n = batch if isinstance(batch, int) else len(batch)
         if n:
             self.drops[reason] += n
+            tracer = getattr(self.router, "tracer", None)
+            if tracer is not None and not isinstance(batch, int):
+                tracer.dropped(self, batch, reason)  # a traced packet's last step
 
     def tell_peers(self, handler: str, value: str) -> None:
         """Have every other worker write this element's ``handler`` with ``value``.

@@ -53,6 +53,9 @@ def initialize(new: Router) -> None:
 def commit(router: Router, new: Router) -> None:
     """Swap ``new`` (initialized, or not when ``router`` is not) into ``router`` in place."""
     old = router.elements
+    if router.tracer is not None:  # it follows the old elements: stop it
+        router.tracer.detach()
+        router.tracer = None
     # Tables first: an element that shares a table (ARPQuerier TABLE) finds it taken.
     order = sorted(new.elements.values(), key=lambda e: e.HOT_ORDER)
     for e in order:

@@ -95,6 +95,7 @@ class Router:
         self.hotconfig_allowed = False  # Click's -R: the hotconfig write handler
         self._pending_swap: Router | None = None  # a new configuration, swapped in next turn
         self.after_swap: Callable[[Router], None] | None = None  # (workers: placement)
+        self.tracer: Any = None  # a packet trace being recorded (engine.trace)
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._child_ns = 0
@@ -447,8 +448,13 @@ class Router:
             if hname == "hotconfig" and self.hotconfig_allowed:
                 self._hotconfig(value)
                 return
+            if hname == "trace":
+                from routebricks.engine.trace import set_trace
+
+                set_trace(self, value)
+                return
             raise NoSuchHandler(
-                f"no global write handler {hname!r} (write handlers: stop"
+                f"no global write handler {hname!r} (write handlers: stop, trace"
                 + (", hotconfig)" if self.hotconfig_allowed else
                    "; hotconfig with -R)"))
         self.find(ename).write(hname, value)
@@ -479,6 +485,8 @@ class Router:
             "flatconfig": lambda: self.flat_config(),
             "stats": lambda: __import__("json").dumps(self.stats_rows()),
             "placement": self._placement,
+            "trace": lambda: __import__("routebricks.engine.trace",
+                                        fromlist=["read_trace"]).read_trace(self),
             "requirements": lambda: "\n".join(
                 f"{r.kind} {r.value}" for r in self.graph.requirements
             ),

@@ -88,6 +88,8 @@ def combine(how: str, replies: Sequence[Reply]) -> Reply:
     values = [r.text for r in replies]
     if how == "stats":
         return Reply(OK, json.dumps(merge_stats([json.loads(v) for v in values])))
+    if how == "workers":  # each worker's own text, one after the other
+        return Reply(OK, "\n".join(f"worker {w}: {v}" for w, v in enumerate(values)))
     if how in ("sum", "max"):
         nums = [_number(v) for v in values]
         if all(n is not None for n in nums):

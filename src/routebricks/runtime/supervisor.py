@@ -591,7 +591,7 @@ def _keeper(w: _Worker) -> Callable[[Reply], None]:
 
 def _combine_kind(name: str, h: Handler | None) -> str:
     if h is None:  # a global handler
-        return "stats" if name == "stats" else "first"
+        return {"stats": "stats", "trace": "workers"}.get(name, "first")
     return h.combine
 
 
