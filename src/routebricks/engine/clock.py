@@ -29,8 +29,14 @@ def simulated() -> bool:
 
 def advance_to(t: float) -> None:
     """Under simulated time, move the clock forward to monotonic time ``t`` (seconds)."""
+    advance_to_ns(round(t * 1e9))
+
+
+def advance_to_ns(t: int) -> None:
+    """As advance_to, in integer nanoseconds (seconds as a float near a large monotonic
+    value are only good to a few hundred nanoseconds)."""
     if _sim is not None:
-        _sim[0] = max(_sim[0], int(t * 1e9))
+        _sim[0] = max(_sim[0], t)
 
 
 def monotonic_ns() -> int:

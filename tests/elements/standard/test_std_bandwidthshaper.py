@@ -64,19 +64,24 @@ def pull_for(s: BandwidthShaper, seconds: float, step: float | list[float]
 
 def test_first_pull_passes_then_the_rate_decides(simtime) -> None:
     r, s = shaper("100kBps", [1000] * 100)
-    base = clock.monotonic()
+    base = clock.monotonic_ns()
+    ms = 1_000_000
+
+    def at(ns: int) -> None:  # exact nanoseconds: the monotonic base may be large
+        clock.advance_to_ns(base + ns)
+
     assert len(s.pull(0)) == 1  # 1000 bytes: 10 ms at 100 kB/s
     assert s.pull(0) is None
-    clock.advance_to(base + 0.009)
+    at(9 * ms)
     assert s.pull(0) is None
-    clock.advance_to(base + 0.010)
+    at(10 * ms)
     assert len(s.pull(0)) == 1
-    clock.advance_to(base + 0.045)  # 35 ms on: 3.5 packets' worth; 3 start in time ...
+    at(45 * ms)  # 35 ms on: 3.5 packets' worth; 3 start in time ...
     assert len(s.pull(0)) == 3
     assert s.pull(0) is None  # ... and the shaper is half a packet ahead
-    clock.advance_to(base + 0.0499)
+    at(49_900_000)
     assert s.pull(0) is None
-    clock.advance_to(base + 0.050)
+    at(50 * ms)
     assert len(s.pull(0)) == 1
 
 
