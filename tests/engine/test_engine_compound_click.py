@@ -62,3 +62,38 @@ def test_indexed_arguments_in_a_compound_run() -> None:
     assert r.elements["p/Paint@1"].read("color") == "9"
     r.run()
     assert r.elements["c"].read("count") == "1"
+
+
+def _classes(text: str) -> dict[str, str]:
+    return {n: d.class_name for n, d in parse_text(text).elements.items()}
+
+
+def test_overloads_pick_by_the_ports_the_element_uses() -> None:
+    # As Click: the first definition whose ports are those connected here.
+    two = "elementclass A { input -> d :: Discard || input -> n :: Null -> output }; "
+    assert "a/d" in _classes(two + "Idle -> a :: A")
+    assert "a/n" in _classes(two + "Idle -> a :: A -> Discard")
+    # Anonymous uses of a bare class name are matched one by one.
+    names = _classes(two + "Idle -> A -> Discard; Idle -> A")
+    assert {n.split("/")[1] for n in names if "/" in n} == {"n", "d"}
+    # Arguments and ports together.
+    three = ("elementclass B { $x | input -> p :: Paint($x) -> output || "
+             "$x, $y | input -> q :: Paint($y) -> output || $x | input -> d :: Discard }; ")
+    got = _classes(three + "Idle -> b1 :: B(1, 2) -> b2 :: B(3) -> Discard; Idle -> b3 :: B(4)")
+    assert {"b1/q", "b2/p", "b3/d"} <= set(got)
+    r = Router.from_text(three + "InfiniteSource(LIMIT 2, STOP true) -> b :: B(1, 7) "
+                         "-> c :: Counter -> Discard")
+    r.run()
+    assert r.read_handler("c.count") == "2"
+
+
+def test_no_overload_with_these_ports_is_an_error_naming_the_candidates() -> None:
+    text = ("elementclass A { input -> Discard || input -> output }; "
+            "Idle -> b :: A -> Discard; b[1] -> Discard")
+    with pytest.raises(ConfigError) as e:
+        parse_text(text)
+    assert e.value.message == "no match for 'A[1 input, 2 outputs]'"
+    assert e.value.hint == "candidates are: A[1 input, 0 outputs]; A[1 input, 1 output]"
+    # One definition: no matching by ports (Click then reports the unconnected port).
+    with pytest.raises(ConfigError, match="input 0 is not connected"):
+        Router.from_text("elementclass A { input -> Discard }; Idle -> a :: A -> Discard")

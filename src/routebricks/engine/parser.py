@@ -17,6 +17,7 @@ Every error carries file:line:column, the offending line and a hint.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -363,6 +364,9 @@ class _Scope:
     names: dict[str, str] = field(default_factory=dict)  # local name -> flat name
     parent: _Scope | None = None
     count: int = 0  # elements instantiated so far in this scope (for Class@N names)
+    #: Ports each element uses in this scope (inputs, outputs), by local name or, for an
+    #: anonymous element, by id() of its Ref: chooses among overloaded classes.
+    ports: dict[object, tuple[int, int]] = field(default_factory=dict)
 
     def find_class(self, name: str) -> ClassRef | None:
         s: _Scope | None = self
@@ -518,6 +522,7 @@ class Flattener:
                 for name, pos in d.names:
                     self.check_name(name, pos, scope, d.override)
                     scope.names[name] = scope.prefix + name
+        scope.ports = _port_usage(body)
         # Pass 2, in source order (so anonymous elements are numbered as Click numbers them).
         for st in body:
             if isinstance(st, Decl):
@@ -552,7 +557,8 @@ class Flattener:
         for name, pos in d.names:
             scope.count += 1
             self.instantiate(
-                scope.names[name], d.cls, d.config or "", d.config_pos or pos, scope, pos
+                scope.names[name], d.cls, d.config or "", d.config_pos or pos, scope, pos,
+                scope.ports.get(name)
             )
 
     def _remove(self, flat: str) -> None:
@@ -563,7 +569,8 @@ class Flattener:
         self.tunnels.discard(flat + "/output")
 
     def instantiate(
-        self, flat: str, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position
+        self, flat: str, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position,
+        ports: tuple[int, int] | None = None,
     ) -> None:
         config = self.subst(strip_comments(config), scope.env, cpos)
         comp: Compound | None = cls.compound
@@ -578,7 +585,7 @@ class Flattener:
             seen.add(cname)
             comp, cname = ref.compound, ref.name
         if comp is not None:
-            self.expand_compound(flat, comp, config, cpos, scope)
+            self.expand_compound(flat, comp, config, cpos, scope, ports)
             return
         assert cname is not None
         if not self.class_exists(cname):
@@ -594,7 +601,8 @@ class Flattener:
         self.graph.elements[flat] = ElementDecl(flat, cname, config.strip(), pos)
 
     def expand_compound(
-        self, flat: str, comp: Compound, config: str, cpos: Position, scope: _Scope
+        self, flat: str, comp: Compound, config: str, cpos: Position, scope: _Scope,
+        ports: tuple[int, int] | None = None,
     ) -> None:
         if flat.count("/") > MAX_NESTING:
             raise self.err(
@@ -603,15 +611,27 @@ class Flattener:
                 comp.pos,
             )
         args = split_args(config)
-        # Click's overloads: the first definition whose formals take the arguments.
+        # Click's overloads: the first definition whose formals take the arguments and
+        # whose ports are the ones the element uses here.
         alternatives, fallback = self._alternatives(comp, scope)
         first_error: tuple[str, str] | None = None
+        fitting: list[tuple[Compound, dict[str, str]]] = []
         for alt in alternatives:
             bound = self._bind(alt, args)
             if isinstance(bound, dict):
+                fitting.append((alt, bound))
+            else:
+                first_error = first_error or bound
+        used = ports or (0, 0)
+        for alt, bound in fitting:
+            if len(alternatives) == 1 or _class_ports(alt) == used:
                 self._expand_with(flat, alt, {**scope.env, **bound}, scope)
                 return
-            first_error = first_error or bound
+        if fitting and fallback is None:
+            name = comp.name or "{...}"
+            raise self.err(f"no match for '{name}{_ports_text(used)}'", cpos,
+                           "candidates are: " + "; ".join(
+                               f"{name}{_ports_text(_class_ports(a))}" for a, _ in fitting))
         if fallback is not None:  # "...": the class this one extends is a library class
             self.graph.elements[flat] = ElementDecl(flat, fallback, config.strip(), cpos)
             return
@@ -699,7 +719,8 @@ class Flattener:
                 return scope.names[r.name]
             # a class used bare: anonymous element with no configuration
             if scope.find_class(r.name) or self.class_exists(r.name):
-                return self.anonymous(ClassRef(r.name, None, r.pos), "", r.pos, scope, r.pos)
+                return self.anonymous(ClassRef(r.name, None, r.pos), "", r.pos, scope, r.pos,
+                                      scope.ports.get(id(r)))
             s = scope
             known = list(s.names)
             close = difflib.get_close_matches(r.name, known + self.class_names(), n=3)
@@ -711,10 +732,12 @@ class Flattener:
                 else f"declare it first: '{r.name} :: Class(args)'",
             )
         assert r.cls is not None
-        return self.anonymous(r.cls, r.config or "", r.config_pos or r.pos, scope, r.pos)
+        return self.anonymous(r.cls, r.config or "", r.config_pos or r.pos, scope, r.pos,
+                              scope.ports.get(id(r)))
 
     def anonymous(
-        self, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position
+        self, cls: ClassRef, config: str, cpos: Position, scope: _Scope, pos: Position,
+        ports: tuple[int, int] | None = None,
     ) -> str:
         scope.count += 1
         base = cls.name or ""
@@ -725,7 +748,7 @@ class Flattener:
             name = f"{base}@{n}"
         flat = scope.prefix + name
         scope.names[name] = flat
-        self.instantiate(flat, cls, config, cpos, scope, pos)
+        self.instantiate(flat, cls, config, cpos, scope, pos, ports)
         return flat
 
     def connect_chain(self, chain: Chain, scope: _Scope) -> None:
@@ -783,6 +806,43 @@ class Flattener:
                 seen.add(c)
                 out.append(c)
         self.graph.connections = out
+
+
+def _port_usage(body: list[object]) -> dict[object, tuple[int, int]]:
+    """The ports each element of a scope is connected by: (inputs, outputs)."""
+    nin: dict[object, int] = {}
+    nout: dict[object, int] = {}
+
+    def keys(ep: Endpoint) -> tuple[object, ...]:
+        # By name for a declared element (all its connections), and by the reference
+        # itself for an anonymous one (a bare class name may stand for several).
+        r = ep.ref
+        if r.kind == "name":
+            return (r.name, id(r))
+        if r.kind == "decl" and r.decl is not None:
+            return (r.decl.names[0][0],)
+        return (id(r),)
+
+    for st in body:
+        if isinstance(st, Chain):
+            for a, b in itertools.pairwise(st.endpoints):
+                for k in keys(a):
+                    nout[k] = max(nout.get(k, 0), (a.out_port or 0) + 1)
+                for k in keys(b):
+                    nin[k] = max(nin.get(k, 0), (b.in_port or 0) + 1)
+    return {k: (nin.get(k, 0), nout.get(k, 0)) for k in {*nin, *nout}}
+
+
+def _class_ports(comp: Compound) -> tuple[int, int]:
+    """A compound definition's ports: the ``input`` ports and ``output`` ports its body
+    uses (as Click counts them)."""
+    usage = _port_usage(comp.body)
+    return usage.get("input", (0, 0))[1], usage.get("output", (0, 0))[0]
+
+
+def _ports_text(ports: tuple[int, int]) -> str:
+    i, o = ports
+    return f"[{i} input{'' if i == 1 else 's'}, {o} output{'' if o == 1 else 's'}]"
 
 
 # ---------------------------------------------------------------------- entry points
