@@ -87,3 +87,11 @@ def test_agents_exit_when_their_driver_dies(tmp_path: Path) -> None:
         finally:
             if p.poll() is None:
                 p.kill()
+
+
+@pytest.mark.parametrize("cls", [GenAgent, SinkAgent])
+def test_an_agent_that_cannot_start_says_why(cls: type) -> None:
+    """No traceback from the agent's log: the reason, as the agent's answer."""
+    with pytest.raises(AgentError, match=r"agent: cannot open 'rbtnosuchif0' for ") as e:
+        cls("rbtnosuchif0")
+    assert "Traceback" not in str(e.value)

@@ -1,9 +1,9 @@
 """Generator and sink: accounting on crafted streams, then real traffic over a veth pair.
 
-The network tests build their own two namespaces joined by one veth pair (the testbed
-library, unique ``rbXXXXXX-`` prefix, state file in a temp dir) and send only between them.
-They need root and network namespaces and skip with the reason otherwise. The testbed,
-threads and subprocesses are always torn down, also when a test fails.
+The network tests build their own two namespaces joined by one veth pair (the ``testbed``
+fixture of conftest.py) and send only between them. They need root and network namespaces
+and skip with the reason otherwise. The testbed, threads and subprocesses are always torn
+down, also when a test fails.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
+import pty
+import re
+import select
 import selectors
 import subprocess
 import sys
@@ -159,50 +161,6 @@ def test_latency_histogram_accuracy() -> None:
 # --------------------------------------------------------------------------
 # Network namespaces
 # --------------------------------------------------------------------------
-def _netns_unavailable_reason() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "AF_PACKET and network namespaces are Linux-only"
-    if os.geteuid() != 0:
-        return "needs root (CAP_NET_ADMIN/CAP_SYS_ADMIN) for network namespaces"
-    from pyroute2 import netns
-
-    probe = f"rbtprobe{os.getpid()}{secrets.token_hex(2)}"
-    try:
-        netns.create(probe)
-    except Exception as e:  # noqa: BLE001 - any failure means "cannot test here"
-        return f"cannot create a network namespace: {e!r}"
-    with contextlib.suppress(Exception):
-        netns.remove(probe)
-    return None
-
-
-@pytest.fixture(scope="module")
-def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Hosts ``a`` and ``b`` in their own namespaces, ``a:eth0`` <-> ``b:eth0``."""
-    reason = _netns_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    from routebricks.netns.testbed import Testbed, TestbedSpec, cleanup
-
-    spec = TestbedSpec.from_dict(
-        {
-            "hosts": [
-                {"name": "a", "interfaces": [{"name": "eth0", "addresses": ["10.77.0.1/24"]}]},
-                {"name": "b", "interfaces": [{"name": "eth0", "addresses": ["10.77.0.2/24"]}]},
-            ],
-            "links": [["a:eth0", "b:eth0"]],
-        }
-    )
-    state = tmp_path_factory.mktemp("testbed-state")
-    tb = Testbed(spec, state_dir=state)
-    try:
-        tb.up()
-        yield tb
-    finally:
-        tb.down()
-        cleanup(tb.prefix, state_dir=state)  # belt and braces: nothing of ours survives
-
-
 @contextlib.contextmanager
 def sink_thread(tb: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """A Sink on b:eth0, running in a thread; yields once it listens. box['result'] after."""
@@ -414,6 +372,141 @@ def test_cli_human_output(testbed: Any) -> None:
     assert "sent" in gen.stdout and "200" in gen.stdout and "Mpps" in gen.stdout
     for word in ("received", "lost", "reordered", "latency p50/p99/max", "Mpps"):
         assert word in out, out
+    # stderr is a pipe: no live progress, nothing after the line scripts wait for.
+    assert err == "", err
+
+
+@pytest.mark.netns
+def test_cli_sink_progress_when_asked(testbed: Any) -> None:
+    """--progress with stderr not a terminal: one plain line a second, for a log."""
+    n = 3_000
+    sink = testbed.popen(
+        "b",
+        _cli("sink", "eth0", "--expect", str(n), "--duration", "40", "--progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_stderr(sink, "listening")
+        gen = testbed.run(
+            "a", _cli("gen", "eth0", "--count", str(n), "--rate", "2kpps"), timeout=60
+        )
+        assert gen.returncode == 0, gen.stderr
+        out, err = sink.communicate(timeout=60)
+    finally:
+        if sink.poll() is None:
+            sink.kill()
+            sink.communicate()
+    assert sink.returncode == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("sink eth0: ")]
+    assert lines, err
+    for line in lines:
+        assert " packets  " in line and " Mpps  lost " in line and "  reordered " in line, line
+    assert "\x1b[" not in err  # plain text, no terminal control
+    assert "received" in out and "3,000" in out  # the result as without --progress
+
+
+@pytest.mark.netns
+def test_cli_sink_live_line_on_a_terminal(testbed: Any) -> None:
+    """stderr a terminal: a live line by default (cleared when the sink stops)."""
+    master, slave = pty.openpty()
+    p = None
+    try:
+        p = testbed.popen(
+            "b", _cli("sink", "eth0", "--duration", "1"), stdout=subprocess.PIPE,
+            stderr=slave, text=True, env={**os.environ, "COLUMNS": "160"},
+        )  # fmt: skip
+        os.close(slave)
+        slave = -1
+        screen = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the sink exited and closed the terminal
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            elif p.poll() is not None:
+                break
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.communicate()
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    assert p.returncode == 0, text
+    assert "sink eth0: 0 packets  0.000 Mpps  lost 0 (0.0000%)  reordered 0 (0.0000%)" in text
+    assert "packets" not in out  # the live line goes to stderr only
+    assert "received" in out
+
+
+@pytest.mark.netns
+def test_cli_gen_unattainable_rate_says_generator_limited(testbed: Any) -> None:
+    """Asked far above what any generator here can do, gen says it is the limit, on stderr
+    and apart from the figures, and in its JSON."""
+    args = ("gen", "eth0", "--rate", "1000Mpps", "--duration", "0.3", "--no-progress")
+    human = testbed.run("a", _cli(*args), timeout=60)
+    assert human.returncode == 0, human.stderr
+    assert "generator limited: sent " in human.stderr
+    assert " of the 1000.000 Mpps asked (" in human.stderr
+    assert "the CPU of this process is the bottleneck" in human.stderr and "--kp" in human.stderr
+    assert "generator limited" not in human.stdout
+    rows = {
+        words[0]: " ".join(words[1:])
+        for words in map(str.split, human.stdout.splitlines())
+        if words[:1] in (["rate"], ["target"])
+    }
+    # Rate and target in one unit.
+    assert rows["rate"].endswith(" Mpps") and rows["target"] == "1000.000 Mpps", human.stdout
+
+    js = testbed.run("a", _cli(*args, "--json"), timeout=60)
+    assert js.returncode == 0, js.stderr
+    d = json.loads(js.stdout)
+    assert d["generator_limited"] is True and d["target_pps"] == 1e9
+    assert d["limit_message"].startswith("generator limited: sent ")
+    assert d["limit_message"] in js.stderr
+
+
+def test_shortfall_message_by_cause() -> None:
+    """Not limited: nothing to say; the send loop behind: its CPU; the send loop on pace but
+    frames refused: the device, not this process."""
+    from routebricks.traffic.cli import shortfall_message
+    from routebricks.traffic.gen import GenResult
+
+    def result(sent: int, attempted: int, target: float | None, kp: int = 32) -> GenResult:
+        return GenResult(
+            interface="eth0", sent=sent, attempted=attempted, busy_drops=attempted - sent,
+            oversize_drops=0, frame_bytes=sent * 64, elapsed_s=1.0, pps=float(sent),
+            bps=sent * 512.0, target_pps=target, batches=attempted // kp,
+            stop_reason="duration", flows=1, size="64", kp=kp, tx_mode="sendmmsg",
+        )  # fmt: skip
+
+    assert shortfall_message(result(100_000, 100_000, None)) is None  # --rate max
+    assert shortfall_message(result(96_000, 96_000, 100_000)) is None  # within 5%
+    assert not result(96_000, 96_000, 1e5).to_dict()["generator_limited"]
+
+    cpu = result(296_000, 296_000, 500_000)
+    assert cpu.generator_limited and cpu.to_dict()["generator_limited"]
+    msg = shortfall_message(cpu)
+    assert msg is not None
+    assert msg.startswith("generator limited: sent 0.296 Mpps of the 0.500 Mpps asked (59%)")
+    assert "the CPU of this process is the bottleneck" in msg and "--kp (now 32" in msg
+    assert "--size" not in msg and "refused" not in msg
+    by_bits = shortfall_message(result(296_000, 296_000, 500_000, kp=512), by_bits=True)
+    assert by_bits is not None and "--size" in by_bits and "--kp" not in by_bits
+
+    refused = shortfall_message(result(300_000, 499_000, 500_000))
+    assert refused is not None and refused.startswith("generator limited: sent 0.300 Mpps")
+    assert "kernel refused 199,000 frames" in refused and "not this process" in refused
+    assert "CPU" not in refused
 
 
 # --------------------------------------------------------------------------

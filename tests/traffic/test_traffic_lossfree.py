@@ -6,7 +6,13 @@ import pytest
 
 from routebricks.traffic.frames import TrafficError
 from routebricks.traffic.gen import Rate, parse_rate
-from routebricks.traffic.lossfree import Trial, TrialResult, loss_free_rate
+from routebricks.traffic.lossfree import (
+    Trial,
+    TrialResult,
+    loss_free_rate,
+    loss_free_rate_probed,
+    trial_from_results,
+)
 
 
 def dut(capacity: float, sent: int = 100_000, achieved: float | None = None):  # type: ignore[no-untyped-def]
@@ -92,3 +98,75 @@ def test_rate_conversion_and_errors() -> None:
     for bad in ("fast", "-5pps", "0", "1Xpps", "pps"):
         with pytest.raises(TrafficError):
             parse_rate(bad)
+
+
+def test_probe_first_then_search_below_it() -> None:
+    """--high max: one unpaced trial (rate None) finds what the generator offers."""
+    asked: list[float | None] = []
+
+    def trial(rate: float | None) -> TrialResult:
+        asked.append(rate)
+        offered = 8e5 if rate is None else rate  # the generator tops out at 800 kpps
+        delivered = 1.0 if offered <= 3e5 else 3e5 / offered  # the DUT forwards 300 kpps
+        return TrialResult(sent=100_000, received=int(100_000 * delivered),
+                           achieved_rate=offered)
+
+    res = loss_free_rate_probed(trial, 1e4, tolerance=0.0, precision=0.02)
+    assert asked[0] is None and asked[1] == pytest.approx(0.97 * 8e5) and asked[2] == 1e4
+    assert res.probe is not None and res.probe.rate == 8e5 and not res.probe.passed
+    assert res.hi == pytest.approx(0.97 * 8e5)
+    assert res.rate is not None and 3e5 / 1.02 <= res.rate <= 3e5
+    assert not res.lower_bound and not res.generator_limited  # lost frames just above
+    d = res.to_dict()
+    assert d["probe"]["loss_fraction"] > 0 and d["lower_bound"] is False
+
+
+def test_probe_without_loss_is_the_answer_and_a_lower_bound() -> None:
+    fast = dut(1e7)  # the DUT keeps up with anything offered; the generator tops out at 1M
+
+    res = loss_free_rate_probed(lambda rate: fast(1e6 if rate is None else rate), 1e4)
+    assert res.rate == 1e6 and res.trials == [] and res.probe is not None
+    assert res.generator_limited and res.lower_bound
+
+
+def test_lower_bound() -> None:
+    # The search stopped below rates that failed only because the generator fell short.
+    res = loss_free_rate(dut(1e6, achieved=4e5), 1e4, 1e6)
+    assert res.lower_bound
+    # Rates above the answer lost frames: the answer is the loss-free rate.
+    assert not loss_free_rate(dut(3.3e5), 1e4, 1e6).lower_bound
+    assert loss_free_rate(dut(2e6), 1e4, 1e6).lower_bound  # hi passed: no more was tried
+    assert not loss_free_rate(dut(1e3), 1e4, 1e6).lower_bound  # no rate at all
+
+
+def test_trial_from_results_counts_refused_frames_as_offered() -> None:
+    """The benchmark's convention: frames the kernel refused (busy) were offered and lost;
+    the same from result objects and from the agents' dicts."""
+    from routebricks.traffic.gen import GenResult
+    from routebricks.traffic.sink import LatencyStats, SinkResult
+
+    g = GenResult(interface="eth0", sent=900, attempted=1000, busy_drops=100,
+                  oversize_drops=0, frame_bytes=57600, elapsed_s=0.5, pps=1800.0,
+                  bps=0.0, target_pps=2000.0, batches=10, stop_reason="duration", flows=1,
+                  size="64", kp=100, tx_mode="sendmmsg")
+    s = SinkResult(received=895, frame_bytes=0, other=0, flows_seen=1, duplicates=5,
+                   reordered=9, reordered_sequences=1, reorder_fraction=0.01, expected=900,
+                   lost=10, loss_fraction=0.011, lost_seq=10, expect=None,
+                   latency=LatencyStats(count=895, p50_ns=7000, p99_ns=9000), pps=0.0,
+                   bps=0.0, span_s=0.5, elapsed_s=0.6, ring_drops=2)
+    for r in (trial_from_results(g, s), trial_from_results(g.to_dict(), s.to_dict())):
+        assert (r.sent, r.received, r.lost) == (1000, 890, 110)
+        assert r.achieved_rate == 2000.0
+        assert r.extra["busy_drops"] == 100 and r.extra["ring_drops"] == 2
+        assert r.extra["latency_p99_ns"] == 9000 and r.extra["sent"] == 900
+
+
+def test_rates_as_text_share_a_unit() -> None:
+    from routebricks.traffic.units import gbps_text, mpps_text
+
+    assert mpps_text(296e3, 5e5) == ["0.296 Mpps", "0.500 Mpps"]
+    assert mpps_text(9_500, 10_000) == ["0.00950 Mpps", "0.01000 Mpps"]  # 4 digits of the top
+    assert mpps_text(4.2e5, 1e9) == ["0.420 Mpps", "1000.000 Mpps"]
+    assert mpps_text(0) == ["0.000 Mpps"]
+    assert gbps_text(1.024e7, 1.222e9) == ["0.010 Gbps", "1.222 Gbps"]
+    assert gbps_text(1.024e7) == ["0.01024 Gbps"]

@@ -7,8 +7,12 @@
 * :mod:`~routebricks.traffic.sink` -- :class:`~routebricks.traffic.sink.Sink`: per-flow
   counts, loss, reordering, latency and rate of the probe frames that arrive.
 * :mod:`~routebricks.traffic.lossfree` -- the maximum loss-free forwarding rate by binary
-  search over trials.
-* :mod:`~routebricks.traffic.cli` -- ``routebricks gen`` and ``routebricks sink``.
+  search over trials (run on a generator and a sink agent for ``routebricks lossfree``).
+* :mod:`~routebricks.traffic.agents` -- a generator or a sink in its own process, in any
+  namespace, driven from the library.
+* :mod:`~routebricks.traffic.units` -- packet rates as text, in one unit.
+* :mod:`~routebricks.traffic.cli` -- ``routebricks gen``, ``routebricks sink`` and
+  ``routebricks lossfree``.
 
 Submodules are imported on demand (``from routebricks.traffic.gen import Generator``) so
 that loading the command line stays fast.

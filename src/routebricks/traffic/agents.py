@@ -110,12 +110,13 @@ class GenAgent(Agent):
     role = "gen"
 
     def configure(self, *, dst: str | list[int], dst_mac: str, flows: int = 1,
-                  size: int = 64, dst_per_packet: bool = False,
+                  size: int | str = 64, dst_per_packet: bool = False,
                   pool_frames: int | None = None, src_ip: str | None = None,
                   order: str = "cycle") -> None:
         """What to send: destination address (or a list of host-order ints), the next
-        hop's MAC, flows (source ports), frame size, source address (default: the
-        interface's), flow order ('cycle' or 'random')."""
+        hop's MAC, flows (source ports), frame size (bytes, 'imix' or a pattern such as
+        '64,1518'), source address (default: the interface's), flow order ('cycle' or
+        'random')."""
         self.call(op="spec", dst=dst, dst_mac=dst_mac, flows=flows, size=size,
                   dst_per_packet=dst_per_packet, pool_frames=pool_frames, src_ip=src_ip,
                   order=order)
@@ -154,7 +155,11 @@ def _gen_agent(ifname: str) -> None:
     from routebricks.traffic.gen import Generator
 
     st = _GenState()
-    Generator(ifname, FrameSpec(), count=0).close()  # warm up
+    try:
+        Generator(ifname, FrameSpec(), count=0).close()  # warm up
+    except (RouteBricksError, OSError) as e:
+        _reply({"error": str(e)})  # e.g. no such interface: the driver's AgentError says so
+        return
     _reply({"ready": True})
     for line in sys.stdin:
         req = json.loads(line)
@@ -164,7 +169,7 @@ def _gen_agent(ifname: str) -> None:
                 if isinstance(dst, list):
                     dst = AddressSpec("list", tuple(int(x) for x in dst))
                 st.spec = FrameSpec(dst=dst, dst_mac=req["dst_mac"], flows=int(req["flows"]),
-                                    size=int(req.get("size", 64)),
+                                    size=req.get("size", 64),
                                     dst_per_packet=bool(req.get("dst_per_packet", False)),
                                     src_ip=req.get("src_ip"),
                                     order=req.get("order", "cycle"))
@@ -181,6 +186,8 @@ def _gen_agent(ifname: str) -> None:
                 _reply(res.to_dict())
             else:
                 _reply({"error": f"unknown op {req['op']!r}"})
+        except RouteBricksError as e:  # a bad request: its message is for the user
+            _reply({"error": str(e)})
         except Exception as e:  # noqa: BLE001 - reported to the driver
             _reply({"error": repr(e)})
 
@@ -188,7 +195,11 @@ def _gen_agent(ifname: str) -> None:
 def _sink_agent(ifname: str) -> None:
     from routebricks.traffic.sink import Sink
 
-    Sink(ifname, duration=0.01).close()  # warm up
+    try:
+        Sink(ifname, duration=0.01).close()  # warm up
+    except (RouteBricksError, OSError) as e:
+        _reply({"error": str(e)})
+        return
     _reply({"ready": True})
     sink: Sink | None = None
     thread: threading.Thread | None = None
@@ -218,6 +229,8 @@ def _sink_agent(ifname: str) -> None:
                 _reply(d)
             else:
                 _reply({"error": f"unknown op {req['op']!r}"})
+        except RouteBricksError as e:  # a bad request: its message is for the user
+            _reply({"error": str(e)})
         except Exception as e:  # noqa: BLE001 - reported to the driver
             _reply({"error": repr(e)})
 

@@ -66,6 +66,9 @@ SLEEP_MARGIN_NS = 150_000
 DEPTH_NS = 2_000_000
 MAX_POOL_FRAMES = 1 << 22
 MAX_POOL_BYTES = 256 << 20
+#: A paced run that sent less than this fraction of its target rate fell short of it
+#: (:attr:`GenResult.generator_limited`).
+LIMITED_BELOW = 0.95
 
 
 # --------------------------------------------------------------------------
@@ -176,9 +179,26 @@ class GenResult:
     def mpps(self) -> float:
         return self.pps / 1e6
 
+    @property
+    def attempted_pps(self) -> float:
+        """Frames handed to the kernel per second, refused ones (``busy_drops``) included:
+        the pace the send loop kept."""
+        return self.attempted / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def generator_limited(self) -> bool:
+        """A target was set and less than :data:`LIMITED_BELOW` of it went out: the send loop
+        could not keep pace (its CPU), or the device refused frames (``busy_drops``)."""
+        return (
+            self.target_pps is not None
+            and self.attempted > 0
+            and self.pps < LIMITED_BELOW * self.target_pps
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["mpps"] = self.mpps
+        d["generator_limited"] = self.generator_limited
         return d
 
 

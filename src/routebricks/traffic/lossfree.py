@@ -18,17 +18,42 @@ A trial passes when ``loss_fraction <= tolerance`` **and** the generator really 
 rate (``achieved_rate >= min_offered * rate`` when the trial reports an achieved rate); a trial
 the generator could not keep up with fails and sets ``generator_limited`` on the result, since
 a loss-free claim at a rate that was never offered would be wrong.
+
+Without a known upper end, :func:`loss_free_rate_probed` first runs one *unpaced* trial (the
+generator as fast as it can): if nothing is lost there the device under test kept up with
+everything the generator could offer, and that rate is the answer, a lower bound; otherwise
+the search runs up to ``headroom`` (97 %) of it, the highest rate the generator paces
+reliably.
+
+Trials on real traffic: :func:`agents_trial` runs each one on a generator and a sink agent
+(:mod:`~routebricks.traffic.agents`, processes in any namespace) the way
+``benchmarks/veth_forwarding.py`` does -- start the sink, send for a fixed time at the rate,
+let the sink count ``settle`` seconds more, stop it -- and :func:`trial_from_results` turns
+the two reports into a :class:`TrialResult`. ``routebricks lossfree`` is the command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routebricks.traffic.frames import TrafficError
 
-__all__ = ["LossFreeResult", "Trial", "TrialResult", "loss_free_rate", "trial_from_results"]
+if TYPE_CHECKING:
+    from routebricks.traffic.agents import GenAgent, SinkAgent
+
+__all__ = [
+    "LossFreeResult",
+    "Trial",
+    "TrialResult",
+    "agents_trial",
+    "loss_free_rate",
+    "loss_free_rate_probed",
+    "trial_from_results",
+]
 
 
 @dataclass
@@ -66,7 +91,11 @@ class Trial:
 
 @dataclass
 class LossFreeResult:
-    """The highest passing rate (None if even ``lo`` failed) and every trial, in order."""
+    """The highest passing rate (None if even ``lo`` failed) and every trial, in order.
+
+    ``probe`` is the unpaced trial of :func:`loss_free_rate_probed` (its ``rate`` is what
+    the generator reached), None for a plain search.
+    """
 
     rate: float | None
     trials: list[Trial]
@@ -75,11 +104,27 @@ class LossFreeResult:
     tolerance: float
     precision: float
     generator_limited: bool = False
+    probe: Trial | None = None
+
+    @property
+    def lower_bound(self) -> bool:
+        """Whether ``rate`` only bounds the loss-free rate from below: nothing above it
+        failed for loss -- the top of the range passed, or the lowest failing trial above it
+        failed only because the generator could not offer its rate."""
+        if self.rate is None:
+            return False
+        above = [t for t in self.trials if not t.passed and t.rate > self.rate]
+        if not above:
+            return True
+        return min(above, key=lambda t: t.rate).result.loss_fraction <= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for t, src in zip(d["trials"], self.trials, strict=True):
             t["loss_fraction"] = src.result.loss_fraction
+        if self.probe is not None:
+            d["probe"]["loss_fraction"] = self.probe.result.loss_fraction
+        d["lower_bound"] = self.lower_bound
         return d
 
 
@@ -149,23 +194,113 @@ def loss_free_rate(
     return out
 
 
+def loss_free_rate_probed(
+    trial: Callable[[float | None], TrialResult],
+    lo: float,
+    *,
+    headroom: float = 0.97,
+    tolerance: float = 0.001,
+    precision: float = 0.02,
+    min_offered: float = 0.95,
+    max_trials: int = 40,
+    log: Callable[[Trial], None] | None = None,
+) -> LossFreeResult:
+    """:func:`loss_free_rate` up to what the generator can offer, found by one unpaced trial.
+
+    ``trial(None)`` sends as fast as the generator can. If that lost at most ``tolerance``,
+    the answer is the rate it reached (``generator_limited``: a lower bound) and no search
+    runs; otherwise the search covers ``[min(lo, hi), hi]`` with ``hi = headroom x`` that
+    rate. The probe is logged (``log``) first and kept as ``probe``; it counts towards
+    ``max_trials``.
+    """
+    if not 0 < headroom <= 1:
+        raise TrafficError("headroom must be in (0, 1]")
+    if lo <= 0:
+        raise TrafficError(f"need lo > 0, got lo={lo}")
+    if not 0 <= tolerance < 1:
+        raise TrafficError("tolerance is a loss fraction in [0, 1)")
+    res = trial(None)
+    top = res.achieved_rate or 0.0
+    if top <= 0:
+        reason = "nothing was sent"
+    elif res.loss_fraction > tolerance:
+        reason = f"loss {res.loss_fraction:.3%} > {tolerance:.3%}"
+    else:
+        reason = ""
+    ok = not reason
+    probe = Trial(top, res, ok, reason)
+    if log is not None:
+        log(probe)
+    if ok or max_trials < 2 or top <= 0:
+        return LossFreeResult(top if ok else None, [], lo, top, tolerance, precision,
+                              generator_limited=ok, probe=probe)
+    hi = headroom * top
+    out = loss_free_rate(trial, min(lo, hi), hi, tolerance=tolerance, precision=precision,
+                         min_offered=min_offered, max_trials=max_trials - 1, log=log)
+    out.probe = probe
+    return out
+
+
+def _field(x: Any, name: str) -> Any:
+    return x[name] if isinstance(x, Mapping) else getattr(x, name)
+
+
 def trial_from_results(gen: Any, sink: Any) -> TrialResult:
     """A :class:`TrialResult` from a :class:`~routebricks.traffic.gen.GenResult` and the
-    :class:`~routebricks.traffic.sink.SinkResult` of the same trial (rates in pps).
+    :class:`~routebricks.traffic.sink.SinkResult` of the same trial, or their ``to_dict()``
+    (what the agents answer); rates in pps.
 
-    Offered = frames the generator handed to the device; delivered = distinct probe frames
-    the sink saw (duplicates not counted). Frames the generator's own device refused
-    (``busy_drops``) lower the achieved rate instead of counting as loss.
+    Offered = every frame the generator handed to its device, refused ones included
+    (``busy_drops``: ENOBUFS/EAGAIN; on a veth that is the next hop's input backlog being
+    full, i.e. the frame was dropped there), over the sending time: the achieved rate is the
+    pace the generator kept. Delivered = distinct probe frames the sink saw (duplicates not
+    counted). This is how ``benchmarks/veth_forwarding.py`` counts.
     """
+    attempted = int(_field(gen, "attempted"))
+    elapsed = float(_field(gen, "elapsed_s"))
+    lat = _field(sink, "latency")
     return TrialResult(
-        sent=int(gen.sent),
-        received=int(sink.received - sink.duplicates),
-        achieved_rate=float(gen.pps),
+        sent=attempted,
+        received=int(_field(sink, "received")) - int(_field(sink, "duplicates")),
+        achieved_rate=attempted / elapsed if elapsed > 0 else 0.0,
         extra={
-            "busy_drops": int(gen.busy_drops),
-            "ring_drops": int(sink.ring_drops),
-            "reorder_fraction": float(sink.reorder_fraction),
-            "latency_p50_ns": int(sink.latency.p50_ns),
-            "latency_p99_ns": int(sink.latency.p99_ns),
+            "sent": int(_field(gen, "sent")),
+            "busy_drops": int(_field(gen, "busy_drops")),
+            "ring_drops": int(_field(sink, "ring_drops")),
+            "reorder_fraction": float(_field(sink, "reorder_fraction")),
+            "latency_p50_ns": int(_field(lat, "p50_ns")),
+            "latency_p99_ns": int(_field(lat, "p99_ns")),
         },
     )
+
+
+def agents_trial(
+    gen: GenAgent,
+    sink: SinkAgent,
+    *,
+    seconds: float,
+    kp: int = 64,
+    settle: float = 0.1,
+    before: Callable[[float | None], None] | None = None,
+) -> Callable[[float | None], TrialResult]:
+    """A trial function on two agents (the generator already configured): start the sink,
+    send ``seconds`` at the rate (pps; None: as fast as possible) in batches of ``kp``, let
+    the sink count ``settle`` seconds more (frames later than that count as lost), stop it.
+    ``before(rate)`` is called as each trial starts (progress output)."""
+    if seconds <= 0:
+        raise TrafficError("trial seconds must be positive")
+
+    def trial(rate: float | None) -> TrialResult:
+        if before is not None:
+            before(rate)
+        sink.start()
+        try:
+            g = gen.send(rate=rate, duration=seconds, kp=kp)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                sink.stop()
+            raise
+        time.sleep(settle)
+        return trial_from_results(g, sink.stop())
+
+    return trial
