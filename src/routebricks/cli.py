@@ -242,6 +242,14 @@ def main() -> None:
     "only: the protocol has no authentication).",
 )
 @click.option(
+    "--metrics",
+    metavar="ADDR:PORT",
+    default=None,
+    help="Serve the router's counters for Prometheus at http://ADDR:PORT/metrics (per "
+    "element and worker: packets, calls, drops by reason, time per packet; ring drops; "
+    "worker restarts). ':PORT' listens on 127.0.0.1. Runs the router supervised.",
+)
+@click.option(
     "-R",
     "--allow-reconfigure",
     "hotconfig",
@@ -307,6 +315,7 @@ def run(
     socket_path: str | None,
     name: str | None,
     port: int | None,
+    metrics: str | None,
     hotconfig: bool,
     no_pin: bool,
     spin: float | None,
@@ -337,7 +346,7 @@ def run(
         quit=quit_, output=output, kp=kp, limit=limit, time_limit=time_limit, stats=stats,
         report_time=report_time, exit_handler=exit_handler, warnings=not no_warnings,
         summary=summary, simtime=simtime, workers=workers, socket_path=socket_path,
-        name=name, port=port, hotconfig=hotconfig, pin=not no_pin, spin_ms=spin,
+        name=name, port=port, metrics=metrics, hotconfig=hotconfig, pin=not no_pin, spin_ms=spin,
         profile=False if no_profile else None, netns=netns, watchdog=watchdog,
         restart=not no_restart)
     sys.exit(run_router(opts))

@@ -61,6 +61,7 @@ class RunOptions:
     socket_path: str | None = None  # -u; else a supervised router serves one by its name
     name: str | None = None  # --name: the router's name (its control socket's)
     port: int | None = None  # -p: also serve the control protocol on 127.0.0.1:PORT
+    metrics: str | None = None  # --metrics ADDR:PORT: serve /metrics for Prometheus there
     hotconfig: bool = False  # -R: the hotconfig write handler replaces the configuration
     pin: bool = True
     spin_ms: float | None = None
@@ -137,10 +138,11 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         empty = Router(graph)
         return _print_handlers(opts.handlers, empty.read_handler, out, err)
     nworkers = opts.workers or default_workers(graph)
-    # Asking for a control socket (by path, name or port) runs the router supervised:
-    # the supervisor answers handlers while the workers move packets.
+    # Asking for a control socket (by path, name or port) or for metrics runs the router
+    # supervised: the supervisor answers handlers while the workers move packets.
     supervised = (nworkers > 1 or reads_devices(graph)
-                  or any(x is not None for x in (opts.socket_path, opts.name, opts.port)))
+                  or any(x is not None for x in (opts.socket_path, opts.name, opts.port,
+                                                 opts.metrics)))
     profile = opts.stats or (supervised if opts.profile is None else opts.profile)
     router = Router(graph, profile=profile, warnings=opts.warnings)  # checks it all first
     if opts.kp is not None:
@@ -158,7 +160,8 @@ def _run(opts: RunOptions, out: TextIO, err: TextIO) -> int:
         return _finish(opts, router, router.read_handler, out, err)
     if opts.simtime is not None and supervised:
         raise RouteBricksError("--simtime runs the router in one process: not with devices, "
-                               "a control socket (-u, --name, -p) or several workers")
+                               "a control socket (-u, --name, -p), --metrics or several "
+                               "workers")
     if supervised:
         return _run_supervised(router, graph, nworkers, opts, out, err)
     if opts.simtime is not None:
@@ -235,6 +238,12 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
     from routebricks.runtime.claims import claim_devices
     from routebricks.runtime.control import ControlServer, check_socket_path
     from routebricks.runtime.discovery import server_path
+    from routebricks.runtime.metrics import (
+        MetricsServer,
+        RouterCollector,
+        check_listen_address,
+        parse_listen_address,
+    )
     from routebricks.runtime.supervisor import Supervisor
     from routebricks.runtime.workers import WorkerOptions
 
@@ -257,7 +266,12 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
     # workers fork, so that no worker holds a listener.
     path = opts.socket_path or server_path(opts.name, opts.netns)
     check_socket_path(path)
+    # So is a metrics address this process cannot listen on (a port in use).
+    listen = parse_listen_address(opts.metrics) if opts.metrics is not None else None
+    if listen is not None:
+        check_listen_address(*listen)
     servers: list[ControlServer] = []
+    metrics: MetricsServer | None = None
     where = f"control socket {path}" + (f" and 127.0.0.1:{opts.port}"
                                         if opts.port is not None else "")
     with claim_devices(devices):
@@ -269,6 +283,14 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
                 servers.append(ControlServer(path, sup.ask).start())
                 if opts.port is not None:
                     servers.append(ControlServer(path, sup.ask, port=opts.port).start())
+                if listen is not None:
+                    from routebricks import __version__
+
+                    collector = RouterCollector(sup, name=Path(path).stem,
+                                                config=opts.config or "<-e>",
+                                                version=__version__)
+                    metrics = MetricsServer(*listen, collector).start()
+                    where += f", metrics {metrics.url}"
                 # One line when packets can flow: workers up, devices open, kernels loaded.
                 cores = (", ".join(str(w.cpu) for w in sup.workers) if opts.pin
                          else "any core")
@@ -286,6 +308,8 @@ def _run_supervised(router: Any, graph: Graph, nworkers: int, opts: RunOptions,
             code = _finish(opts, router, read, out, err)
             return 1 if sup.failure else code
         finally:
+            if metrics is not None:
+                metrics.close()
             for server in servers:
                 server.close()  # before the workers go: no request waits on a dead one
             sup.shutdown()
