@@ -159,6 +159,23 @@ def test_profiling_counts_calls_and_packets() -> None:
     assert getattr(c, "self_ns", 0) > 0
 
 
+def test_profiling_counts_the_batches_a_task_sends() -> None:
+    # A source and Unqueue are never pushed to: their runs that sent packets are their
+    # calls, and their time excludes the elements downstream.
+    r = Router(parse_text("s :: InfiniteSource(LIMIT 100, BURST 10) -> q :: Queue(1000) "
+                          "-> u :: Unqueue(BURST 25) -> d :: Discard"), profile=True)
+    r.run()
+    s, u, d = (r.elements[n] for n in "sud")
+    assert (s.calls, s.packets) == (10, 100)
+    assert u.packets == d.packets == 100
+    assert u.calls == d.calls and 4 <= u.calls <= 10  # a run sends what is queued, <= 25
+    assert s.self_ns > 0 and u.self_ns > 0
+    idle = Router(parse_text("i :: Idle -> q :: Queue -> u :: Unqueue -> Discard"),
+                  profile=True)
+    idle.run(time_limit=0.01)
+    assert (idle.elements["u"].calls, idle.elements["u"].packets) == (0, 0)  # idle polls
+
+
 def test_kp_controls_batch_size() -> None:
     seen: list[int] = []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from time import perf_counter_ns
 from typing import ClassVar
 
 import numpy as np
@@ -100,7 +99,6 @@ class FromDevice(Source):
     def configure(self) -> None:
         super().configure()
         self.ring = None
-        self._timed = False  # profiling: time run_task's own work (self_ns)
         # The ring's drop counters already turned into drops of this element.
         self._ring_full = 0
         self._too_long = 0
@@ -112,8 +110,6 @@ class FromDevice(Source):
 
         warmup()
         router = self.router
-        # The profiler times push and pull calls; a source is neither, so it times itself.
-        self._timed = bool(getattr(router, "profile", False))
         nworkers = getattr(router, "nworkers", 1)
         group = None
         try:
@@ -172,7 +168,6 @@ class FromDevice(Source):
         if n <= 0:
             return False
         ring = self.ring
-        t0 = perf_counter_ns() if self._timed else 0
         pool, off, length, ts, ptype = ring.recv(n)
         got = off.shape[0]
         if got < n and self.router is not None and self.router.budget is not None:
@@ -181,26 +176,16 @@ class FromDevice(Source):
             self._count_ring_drops()
         if got == 0:
             return False
-        # A source is never pushed to, so the profiler does not count it: count here, so
-        # the summary and `top` show the batches the ring hands over (the paper's kn).
-        self.calls += 1
-        self.packets += got
         batch = PacketBatch(pool, off, length.astype(np.int64),
                             {"timestamp": ts, PACKET_TYPE: ptype}, ring.headroom, ring.tailroom)
         outgoing = ptype == PACKET_OUTGOING
         if outgoing.any():
             self.drop(int(np.count_nonzero(outgoing)), OUTGOING)
             if outgoing.all():
-                self._add_self_time(t0)
                 return True
             batch = batch.select(~outgoing)
-        self._add_self_time(t0)
-        self.send(batch)  # downstream time is the next elements' own
+        self.send(batch)
         return True
-
-    def _add_self_time(self, t0: int) -> None:
-        if self._timed:
-            self.self_ns += perf_counter_ns() - t0  # type: ignore[attr-defined]
 
     @read_handler("kernel_drops", combine="sum")
     def h_kernel_drops(self) -> int:
