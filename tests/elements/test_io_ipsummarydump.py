@@ -78,7 +78,7 @@ def test_packets_are_valid_ipv4_for_scapy(tmp_path):
                          '1.5 1.0.0.1 2.0.0.2 U 53 9 7 64 - "abc"\n'
                          '2.25 1.0.0.1 2.0.0.2 T 80 1024 8 3 99 "hello"\n')
     out = tmp_path / "out.pcap"
-    r = run_text(f"FromIPSummaryDump({q(src)}, STOP true) -> c :: CheckIPHeader"
+    r = run_text(f"FromIPSummaryDump({q(src)}, STOP true, CHECKSUM true) -> c :: CheckIPHeader"
                  f" -> ToDump({q(out)}, ENCAP IP)")
     assert r.find("c").drops == {} or not sum(r.find("c").drops.values())
     a, b = read_packets(out)
@@ -183,7 +183,7 @@ IPOPT_IN = """!data src sport dst dport proto ip_opt
 def test_click_ipopt_01(tmp_path, capsys):
     # FromIPSummaryDump-ipopt-01.clicktest: options in, through a pcap, and out again
     src, pcap = dump(tmp_path, IPOPT_IN), tmp_path / "o.pcap"
-    run_text(f"FromIPSummaryDump({q(src)}, STOP true) -> CheckIPHeader"
+    run_text(f"FromIPSummaryDump({q(src)}, STOP true, CHECKSUM true) -> CheckIPHeader"
              f" -> ToDump({q(pcap)}, ENCAP IP)")
     run_text(f"FromDump({q(pcap)}, STOP true) -> ToIPSummaryDump(-, FIELDS src sport dst "
              "dport proto ip_opt)")
@@ -326,7 +326,7 @@ def test_binary_written_and_read_back(tmp_path, capsys):
     assert head.startswith("!IPSummaryDump 1.3\n!data timestamp ntimestamp ts_sec")
     run_text(f"FromDump({q(pcap)}, STOP true) -> ToIPSummaryDump(-, CONTENTS {fields})")
     want = body(capsys.readouterr().out)
-    r = run_text(f"f :: FromIPSummaryDump({q(binary)}, STOP true) -> "
+    r = run_text(f"f :: FromIPSummaryDump({q(binary)}, STOP true, CHECKSUM true) -> "
                  f"ToIPSummaryDump(-, CONTENTS {fields})")
     out = capsys.readouterr()
     assert body(out.out) == want
@@ -466,3 +466,13 @@ def test_text_options_read_as_click_reads_them(tmp_path):
         else:
             run_text(conf)
     assert out["ours"].read_bytes() == out["click"].read_bytes()
+
+
+def test_checksums_are_left_alone_by_default_as_click(tmp_path, capsys):
+    # C++ Click prints exactly this for the same configuration: CHECKSUM defaults to false
+    src = dump(tmp_path, "!data ip_src ip_dst\n1.0.0.1 2.0.0.2\n")
+    run_text(f"FromIPSummaryDump({q(src)}, STOP true) -> Print(foo) -> Discard")
+    run_text(f"FromIPSummaryDump({q(src)}, STOP true, CHECKSUM true) -> Print(bar) -> Discard")
+    assert capsys.readouterr().err.splitlines() == [
+        "foo:   40 | 45000028 00000000 64060000 01000001 02000002 00000000",
+        "bar:   40 | 45000028 00000000 640653ce 01000001 02000002 00000000"]

@@ -63,12 +63,21 @@ class Graph:
         chains, as Click's flattened form.
 
         ``configs`` replaces elements' configuration strings (redacted secrets)."""
-        lines = ["// flattened by routebricks"]
-        for r in self.requirements:
-            lines.append(f"require({r.kind} {r.value});")
-        for d in self.elements.values():
+        lines: list[str] = []
+        if self.requirements:
+            # Click's Router::unparse_requirements: one require, a blank line after it.
+            lines.append("require(" + ", ".join(
+                r.value if r.kind == "feature" else f"{r.kind} {_click_quote(r.value)}"
+                for r in self.requirements) + ");")
+            lines.append("")
+        # Click's element order: the top level as written, then what compounds expanded
+        # to, level by level (its lexer appends a compound's elements at the end).
+        decls = sorted(self.elements.values(), key=lambda d: d.name.count("/"))
+        for d in decls:
             cfg = (configs or {}).get(d.name, d.config).strip()
             lines.append(f"{d.name} :: {d.class_name}" + (f"({cfg});" if cfg else ";"))
+        if decls:
+            lines.append("")
         lines += self._unparse_connections()
         return "\n".join(lines) + "\n"
 
@@ -109,3 +118,10 @@ class Graph:
                     starts[ci] = True
                     break
         return out
+
+
+def _click_quote(value: str) -> str:
+    """A requirement's value as Click's cp_quote writes it: bare when it is a plain word."""
+    if value and all(c.isalnum() or c in "_.-/:@" for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

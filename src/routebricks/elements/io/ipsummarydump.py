@@ -49,8 +49,9 @@ class FromIPSummaryDump(Source):
         BURST (positive integer, default --kp, else 4096), LIMIT (integer, default -1):
             packets per batch; send at most this many packets (-1: all).
         ZERO (bool, default true): bytes the dump does not set are zero (false: random).
-        CHECKSUM (bool, default true): grow each packet to its IP length and set its IP,
-            TCP, UDP and ICMP checksums (Click's default is false; see Behaviour).
+        CHECKSUM (bool, default false, as Click's): grow each packet to its IP length and
+            set its IP, TCP, UDP and ICMP checksums; give CHECKSUM true for packets that
+            CheckIPHeader and the hosts accept (see Behaviour).
         TIMING (bool, default false): send each packet at its timestamp's offset from the
             first packet, instead of as fast as possible.
         SAMPLE (real in [0, 1], default 1): keep each packet with this probability.
@@ -108,7 +109,7 @@ class FromIPSummaryDump(Source):
         *Source.SOURCE_ARGS,
         Arg("DATA", String, None),
         Arg("ZERO", Bool, True),
-        Arg("CHECKSUM", Bool, True),
+        Arg("CHECKSUM", Bool, False),
         Arg("TIMING", Bool, False),
         Arg("SAMPLE", Double, 1.0),
         Arg("PROTO", IntRange(0, 255, "IP protocol"), 6),
