@@ -136,8 +136,8 @@ def test_lossfree_bad_arguments_are_usage_errors(args: list[str], message: str) 
 
 def test_lossfree_summary_lines() -> None:
     """The result line says '≥' only for a lower bound, and the note says why."""
-    from routebricks.traffic.cli import _lossfree_summary
     from routebricks.traffic.lossfree import TrialResult, loss_free_rate
+    from routebricks.traffic.lossfree_cli import _lossfree_summary
 
     def dut(capacity: float, generator: float = 1e9) -> Any:
         def trial(rate: float) -> TrialResult:

@@ -11,8 +11,8 @@
 * :mod:`~routebricks.traffic.agents` -- a generator or a sink in its own process, in any
   namespace, driven from the library.
 * :mod:`~routebricks.traffic.units` -- packet rates as text, in one unit.
-* :mod:`~routebricks.traffic.cli` -- ``routebricks gen``, ``routebricks sink`` and
-  ``routebricks lossfree``.
+* :mod:`~routebricks.traffic.cli` -- ``routebricks gen`` and ``routebricks sink``.
+* :mod:`~routebricks.traffic.lossfree_cli` -- ``routebricks lossfree``.
 
 Submodules are imported on demand (``from routebricks.traffic.gen import Generator``) so
 that loading the command line stays fast.
