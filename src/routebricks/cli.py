@@ -60,9 +60,12 @@ def _split_defines(args: tuple[str, ...]) -> tuple[str | None, dict[str, str]]:
 PLUGINS = {
     "gen": "routebricks.traffic.cli",
     "sink": "routebricks.traffic.cli",
-    "lossfree": "routebricks.traffic.cli",
+    "lossfree": "routebricks.traffic.lossfree_cli",
     "testbed": "routebricks.netns.cli",
     "cluster": "routebricks.cluster.cli",
+    "plan": "routebricks.cluster.plan_cli",
+    "simulate": "routebricks.cluster.simulate_cli",
+    "bench": "routebricks.bench.cli",
     "graph": "routebricks.viz.cli",
 }
 
