@@ -22,22 +22,17 @@ from typing import Any
 
 from routebricks.engine import addresses, clock
 from routebricks.engine.args import split_args
-from routebricks.engine.element import (
-    AGNOSTIC,
-    PUSH,
-    Element,
-    parse_port_count,
-    processing_code,
-)
+from routebricks.engine.element import PUSH, Element
 from routebricks.engine.graph import Connection, ElementDecl, Graph
 from routebricks.engine.loops import check_calls
+from routebricks.engine.ports import check_ports, resolve_modes
+from routebricks.engine.profiling import instrument, stats_rows
 from routebricks.engine.registry import class_exists, class_names, get_class
 from routebricks.engine.source import DEFAULT_KP
 from routebricks.errors import (
     ConfigError,
     NoSuchElement,
     NoSuchHandler,
-    RouteBricksError,
 )
 from routebricks.packet import kernels as _packet_kernels
 
@@ -198,15 +193,15 @@ class Router:
                 errors.append(err)
         if errors:
             raise _combine(errors, self.graph.sources)
-        self._check_ports(errors)
+        check_ports(self.elements, self.connections, errors)
         if errors:
             raise _combine(errors, self.graph.sources)
-        self._resolve_modes(errors)
+        resolve_modes(self.elements, self.connections, errors)
         if errors:
             raise _combine(errors, self.graph.sources)
         if self.profile:
             for e in self.elements.values():
-                _instrument(self, e)
+                instrument(self, e)
         # Cycles of push/pull calls: refused if packets can only loop, else guarded.
         errors.extend(check_calls(self))
         if errors:
@@ -230,129 +225,6 @@ class Router:
                 errors.append(e.error(str(err), "write NAME ADDRESS [ADDRESS...]"))
         return tables
 
-    def _check_ports(self, errors: list[ConfigError]) -> None:
-        used_in: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}
-        used_out: dict[str, dict[int, list[Connection]]] = {n: {} for n in self.elements}
-        for c in self.connections:
-            for end in (c.src, c.dst):
-                if end not in self.elements:
-                    errors.append(
-                        ConfigError(f"connection {c} names unknown element {end!r}", c.pos)
-                    )
-            if c.src in used_out and c.dst in used_in:
-                used_out[c.src].setdefault(c.sport, []).append(c)
-                used_in[c.dst].setdefault(c.dport, []).append(c)
-        for name, e in self.elements.items():
-            cls_name = type(e).__name__
-            try:
-                rin, rout = parse_port_count(e.port_count)
-            except ValueError as err:
-                errors.append(e.error(f"bad port_count in class: {err}"))
-                continue
-            for side, used, r in (("input", used_in[name], rin), ("output", used_out[name], rout)):
-                top = max(used) + 1 if used else 0
-                n = max(r.lo, top)
-                if r.hi is not None and top > r.hi:
-                    bad = max(used)
-                    conn = used[bad][0]
-                    errors.append(
-                        ConfigError(
-                            f"{name} :: {cls_name} has no {side} {bad} ({cls_name} has {r} "
-                            f"{side}{'' if r.hi == 1 and r.lo == 1 else 's'})",
-                            conn.pos,
-                            f"use {side} port{'s' if r.hi != 1 else ''} 0"
-                            + (f" to {r.hi - 1}" if r.hi and r.hi > 1 else "")
-                            if r.hi
-                            else f"{cls_name} has no {side}s",
-                        )
-                    )
-                    continue
-                for p in range(n):
-                    if p not in used:
-                        errors.append(
-                            e.error(
-                                f"{side} {p} is not connected",
-                                f"connect it ('{name} [{p}] -> ...')"
-                                if side == "output"
-                                else f"connect it ('... -> [{p}] {name}')"
-                                + ("; or connect it to Discard" if side == "output" else ""),
-                            )
-                        )
-                if side == "input":
-                    e.ninputs = n
-                else:
-                    e.noutputs = n
-
-    def _resolve_modes(self, errors: list[ConfigError]) -> None:
-        """Decide push or pull for agnostic ports, then check every connection.
-
-        All agnostic ports of an element share one mode (as Click's agnostic elements are
-        used: Counter pushes or pulls as a whole), unless its class has independent ports."""
-        group: dict[tuple[str, str, int], str | None] = {}
-
-        def key(e: Element, side: str, port: int) -> tuple[str, str, int]:
-            return (e.name, side, port) if e.INDEPENDENT_PORTS else (e.name, "", 0)
-
-        for e in self.elements.values():
-            e.input_modes = [processing_code(e.processing, 0, p) for p in range(e.ninputs)]
-            e.output_modes = [processing_code(e.processing, 1, p) for p in range(e.noutputs)]
-        changed = True
-        while changed:
-            changed = False
-            for c in self.connections:
-                s, d = self.elements[c.src], self.elements[c.dst]
-                ks, kd = key(s, "o", c.sport), key(d, "i", c.dport)
-                ms = _mode(s.output_modes[c.sport], group.get(ks))
-                md = _mode(d.input_modes[c.dport], group.get(kd))
-                if ms != AGNOSTIC and md == AGNOSTIC:
-                    group[kd] = ms
-                    changed = True
-                elif md != AGNOSTIC and ms == AGNOSTIC:
-                    group[ks] = md
-                    changed = True
-        for e in self.elements.values():
-            # unconstrained agnostic ports push, as in Click
-            e.input_modes = [group.get(key(e, "i", p)) or PUSH if m == AGNOSTIC else m
-                             for p, m in enumerate(e.input_modes)]
-            e.output_modes = [group.get(key(e, "o", p)) or PUSH if m == AGNOSTIC else m
-                              for p, m in enumerate(e.output_modes)]
-        out_count: dict[tuple[str, int], int] = {}
-        in_count: dict[tuple[str, int], int] = {}
-        for c in self.connections:
-            s, d = self.elements[c.src], self.elements[c.dst]
-            ms, md = s.output_modes[c.sport], d.input_modes[c.dport]
-            if ms != md:
-                errors.append(
-                    ConfigError(
-                        f"{'push' if ms == PUSH else 'pull'} output {c.sport} of {c.src} "
-                        f"({type(s).__name__}) connected to {'push' if md == PUSH else 'pull'} "
-                        f"input {c.dport} of {c.dst} ({type(d).__name__})",
-                        c.pos,
-                        "put a Queue between a push output and a pull input; "
-                        "an Unqueue between a pull output and a push input",
-                    )
-                )
-                continue
-            if ms == PUSH:
-                out_count[(c.src, c.sport)] = out_count.get((c.src, c.sport), 0) + 1
-                if out_count[(c.src, c.sport)] == 2:
-                    errors.append(
-                        ConfigError(
-                            f"push output {c.sport} of {c.src} is connected more than once",
-                            c.pos,
-                            "use a Tee to send packets to several places",
-                        )
-                    )
-            else:
-                in_count[(c.dst, c.dport)] = in_count.get((c.dst, c.dport), 0) + 1
-                if in_count[(c.dst, c.dport)] == 2:
-                    errors.append(
-                        ConfigError(
-                            f"pull input {c.dport} of {c.dst} is connected more than once",
-                            c.pos,
-                            "pull from one place per input; merge with a RoundRobinSched or Queue",
-                        )
-                    )
 
     def _bind(self) -> None:
         for e in self.elements.values():
@@ -649,39 +521,9 @@ class Router:
 
     # ------------------------------------------------------------------ reporting
     def stats_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for e in self.elements.values():
-            e.refresh_counters()
-            rows.append(
-                {
-                    "element": e.name,
-                    "class": type(e).__name__,
-                    "calls": e.calls,
-                    "packets": e.packets,
-                    "drops": sum(e.drops.values()),
-                    "self_ns": getattr(e, "self_ns", 0),
-                    "ns_per_packet": (getattr(e, "self_ns", 0) / e.packets) if e.packets else 0.0,
-                    "drop_reasons": dict(e.drops),
-                    "count": _count_of(e),
-                    "source": e.IS_SOURCE,
-                }
-            )
-        return rows
+        return stats_rows(self.elements.values())
 
 
-def _count_of(e: Element) -> int | None:
-    """The element's ``count`` read handler as a number, if it has one."""
-    h = e.HANDLERS.get("count")
-    if h is None or h.read is None:
-        return None
-    try:
-        return int(e.read("count"))
-    except (ValueError, RouteBricksError):
-        return None
-
-
-def _mode(declared: str, group: str | None) -> str:
-    return group if declared == AGNOSTIC and group is not None else declared
 
 
 def _split_handler(spec: str) -> tuple[str | None, str]:
@@ -707,78 +549,6 @@ def _combine(errors: Iterable[ConfigError], sources: dict[str, str] | None = Non
     combined.errors = errs  # type: ignore[attr-defined]
     return combined
 
-
-def _instrument(router: Router, e: Element) -> None:
-    """Wrap push/pull to count calls, packets and self time (time minus downstream calls),
-    like VPP's ``show runtime``. Only when profiling; costs two clock reads per call."""
-    e.self_ns = 0  # type: ignore[attr-defined]
-    clock = time.perf_counter_ns
-    orig_push, orig_pull = e.push, e.pull
-
-    def push(port: int, batch: Any) -> None:
-        saved = router._child_ns
-        router._child_ns = 0
-        t0 = clock()
-        e.calls += 1
-        e.packets += len(batch)
-        try:
-            orig_push(port, batch)
-        finally:
-            dt = clock() - t0
-            e.self_ns += dt - router._child_ns  # type: ignore[attr-defined]
-            router._child_ns = saved + dt
-
-    def pull(port: int) -> Any:
-        saved = router._child_ns
-        router._child_ns = 0
-        t0 = clock()
-        try:
-            b = orig_pull(port)
-        finally:
-            dt = clock() - t0
-            e.self_ns += dt - router._child_ns  # type: ignore[attr-defined]
-            router._child_ns = saved + dt
-        if b is not None:
-            e.calls += 1
-            e.packets += len(b)
-        return b
-
-    e.push = push  # type: ignore[method-assign]
-    e.pull = pull  # type: ignore[method-assign]
-    if type(e).run_task is not Element.run_task:
-        _instrument_task(router, e)
-
-
-def _instrument_task(router: Router, e: Element) -> None:
-    """A task that emits packets (a source, Unqueue) is never pushed to: count the
-    batches its run_task sends out as its calls and packets (for FromDevice, the batches
-    the ring hands over: the paper's kn), and its time less the downstream calls."""
-    orig_task, orig_emit = e.run_task, e.emit
-    clock = time.perf_counter_ns
-    sent = [0]
-
-    def emit(port: int, batch: Any) -> None:
-        sent[0] += len(batch)
-        orig_emit(port, batch)
-
-    def run_task() -> bool:
-        saved = router._child_ns
-        router._child_ns = 0
-        before = sent[0]
-        t0 = clock()
-        try:
-            return orig_task()
-        finally:
-            dt = clock() - t0
-            n = sent[0] - before
-            if n:  # an idle poll is not a call: VPP counts the calls that had vectors
-                e.calls += 1
-                e.packets += n
-                e.self_ns += dt - router._child_ns  # type: ignore[attr-defined]
-            router._child_ns = saved + dt
-
-    e.emit = emit  # type: ignore[method-assign]
-    e.run_task = run_task  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------------- parsing helpers
