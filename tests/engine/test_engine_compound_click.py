@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from routebricks.engine.parser import expand_variables
+from routebricks.engine.flatten import expand_variables
 from routebricks.engine.router import Router, parse_text
 from routebricks.errors import ConfigError
 
