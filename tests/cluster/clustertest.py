@@ -1,15 +1,19 @@
 """Helpers of the cluster tests: bring a cluster up from a file (or text), wait for its BFD
-sessions, run things on its hosts, and check that `down` left nothing behind."""
+sessions, run things on its hosts (pings, checked TCP transfers, a frame put on an
+internal link and caught at a host), and check that `down` left nothing behind."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from nstest import CLIENT, SERVER, check_transfer, when_ready
 
 REPO = Path(__file__).resolve().parents[2]
 RB4 = REPO / "examples" / "rb4.toml"
@@ -142,3 +146,85 @@ def ping(state: Any, src: str, dst_ip: str, count: int = 2) -> subprocess.Comple
 
 def python(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
+
+
+def ping_every_pair(state: Any, hosts: dict[str, str]) -> int:
+    """Every host pings every other (name -> address) at once; every pair answers, with
+    TTL 63: however many servers a packet crosses, the cluster is one router and
+    decrements it once. Returns how many pairs pinged."""
+    procs = {}
+    for src in hosts:
+        for dst, ip in hosts.items():
+            if src != dst:
+                procs[(src, dst)] = host_popen(
+                    state, src, ["ping", "-c", "3", "-i", "0.2", "-W", "3", ip],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    failed = {}
+    for pair, p in procs.items():
+        out, _ = p.communicate(timeout=60)
+        if p.returncode != 0:
+            failed[pair] = out
+        else:
+            assert "ttl=63" in out, out
+    assert not failed, f"{sorted(failed)}\n{logs(state)}"
+    return len(procs)
+
+
+def tcp_server(state: Any,
+               host: str) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """nstest's SERVER on ``host``, ready for one transfer (see ``nstest.when_ready``)."""
+    return when_ready(host_popen(state, host, python(SERVER), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True))
+
+
+def transfer(state: Any, src: str, dst: str, dst_ip: str, data: bytes) -> float:
+    """``data`` over TCP from host ``src`` to host ``dst`` (at ``dst_ip``), checked whole
+    at both ends; the seconds it took, start-up included."""
+    with tcp_server(state, dst) as server:
+        t0 = time.monotonic()
+        client = host_run(state, src, python(CLIENT, dst_ip), input=data.hex(), timeout=120)
+        took = time.monotonic() - t0
+        check_transfer(client, server, data)
+    return took
+
+
+# Sends one frame (argv[2], hex) on an interface (argv[1]).
+INJECT = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((sys.argv[1], 0))
+    s.send(bytes.fromhex(sys.argv[2]))
+""")
+# Listens on eth0 for a frame that holds argv[1] (hex), and prints it (hex).
+LISTEN = textwrap.dedent("""
+    import socket, sys, time
+    want = bytes.fromhex(sys.argv[1])
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.bind(("eth0", 0)); s.settimeout(0.5)
+    print("ready", flush=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            f = s.recv(4096)
+        except TimeoutError:
+            continue
+        if want in f:
+            print(f.hex(), flush=True)
+            break
+""")
+
+
+def inject_and_catch(state: Any, server: str, ifname: str, frame: bytes, host: str,
+                     want: bytes) -> bytes:
+    """Put ``frame`` on server ``server``'s interface ``ifname`` (an internal link, as if
+    its neighbour had sent it) and return the frame holding ``want`` that reaches host
+    ``host`` (empty if none does within 30 s)."""
+    from routebricks.netns.core import popen_in_netns
+
+    with when_ready(host_popen(state, host, python(LISTEN, want.hex()),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)) as listener:
+        inj = popen_in_netns(state.server_netns(server), python(INJECT, ifname, frame.hex()))
+        assert inj.wait(timeout=30) == 0
+        out, _ = listener.communicate(timeout=60)
+    return bytes.fromhex(out.strip())

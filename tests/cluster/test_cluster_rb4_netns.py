@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clustertest import RB4, host_popen, host_run, logs, ping, python, running, spec_from
-from nstest import CLIENT, SERVER, can_make_namespaces
+from clustertest import (
+    RB4,
+    host_run,
+    inject_and_catch,
+    ping,
+    ping_every_pair,
+    running,
+    spec_from,
+    transfer,
+)
+from nstest import can_make_namespaces
 
 SKIP = can_make_namespaces()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
@@ -31,22 +38,7 @@ def rb4() -> Iterator[Any]:
 
 
 def test_every_host_pings_every_other_host(rb4: Any) -> None:
-    procs = {}
-    for src in HOSTS:
-        for dst, ip in HOSTS.items():
-            if src != dst:
-                procs[(src, dst)] = host_popen(
-                    rb4, src, ["ping", "-c", "3", "-i", "0.2", "-W", "3", ip],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    failed = {}
-    for pair, p in procs.items():
-        out, _ = p.communicate(timeout=60)
-        if p.returncode != 0:
-            failed[pair] = out
-        else:
-            assert "ttl=63" in out, out  # one router: the cluster decrements TTL once
-    assert not failed, f"{sorted(failed)}\n{logs(rb4)}"
-    assert len(procs) == 12
+    assert ping_every_pair(rb4, HOSTS) == 12  # one router: the cluster decrements TTL once
 
 
 def test_the_cluster_answers_for_its_own_addresses(rb4: Any) -> None:
@@ -56,48 +48,7 @@ def test_the_cluster_answers_for_its_own_addresses(rb4: Any) -> None:
 
 
 def test_tcp_transfer_with_checked_content(rb4: Any) -> None:
-    data = secrets.token_bytes(2 * 1024 * 1024)
-    server = host_popen(rb4, "h3", python(SERVER), stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        client = host_run(rb4, "h1", python(CLIENT, HOSTS["h3"]), input=data.hex(),
-                          timeout=120)
-        assert client.returncode == 0, client.stderr
-        digest = hashlib.sha256(data).hexdigest()
-        assert client.stdout.strip() == digest
-        out, _ = server.communicate(timeout=60)
-        assert out.split() == [str(len(data)), digest]
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
-
-
-# Sends one frame on an internal link, from s1's side of the s1-s2 link, and listens on
-# h2's interface for what comes out of the cluster.
-INJECT = textwrap.dedent("""
-    import socket, sys
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((sys.argv[1], 0))
-    s.send(bytes.fromhex(sys.argv[2]))
-""")
-LISTEN = textwrap.dedent("""
-    import socket, sys, time
-    want = bytes.fromhex(sys.argv[1])
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    s.bind(("eth0", 0)); s.settimeout(0.5)
-    print("ready", flush=True)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            f = s.recv(4096)
-        except TimeoutError:
-            continue
-        if want in f:
-            print(f.hex(), flush=True)
-            break
-""")
+    transfer(rb4, "h1", "h3", HOSTS["h3"], secrets.token_bytes(2 * 1024 * 1024))
 
 
 def test_the_ip_header_is_read_once(rb4: Any) -> None:
@@ -109,20 +60,8 @@ def test_the_ip_header_is_read_once(rb4: Any) -> None:
     nh = int.from_bytes(socket.inet_aton(HOSTS["h2"]), "big")
     garbage = bytes([0x00, 0xFF]) + secrets.token_bytes(38)  # version 0: not IPv4 at all
     frame = encode(1, 0, nh) + bytes.fromhex("fe0000000099") + b"\x08\x00" + garbage
-    listener = host_popen(rb4, "h2", python(LISTEN, garbage.hex()), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    try:
-        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
-        from routebricks.netns.core import popen_in_netns
-
-        inj = popen_in_netns(rb4.server_netns("s1"), python(INJECT, "to-s2", frame.hex()))
-        assert inj.wait(timeout=30) == 0
-        out, err = listener.communicate(timeout=60)
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-            listener.communicate()
-    got = bytes.fromhex(out.strip())
+    # From s1's side of the s1-s2 link; caught at h2's interface.
+    got = inject_and_catch(rb4, "s1", "to-s2", frame, "h2", garbage)
     assert got[14:14 + len(garbage)] == garbage  # the "IP header" untouched
     assert got[0:6].hex(":") == _mac_of(rb4, "h2")  # to the encoded next hop, by ARP
     assert got[6:12].hex(":") == _mac_of_port(rb4, "s2", "ext0")  # from s2's port

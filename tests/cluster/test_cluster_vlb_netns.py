@@ -4,12 +4,10 @@ server dies, and no loss under a uniform matrix at 90% of R."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,16 +16,16 @@ from typing import Any
 import pytest
 from clustertest import (
     RB4,
-    host_popen,
     host_run,
     python,
     rb4_text,
     read,
     running,
     spec_from,
+    tcp_server,
     wait_bfd_up,
 )
-from nstest import PACED_CLIENT, SERVER, can_make_namespaces
+from nstest import PACED_CLIENT, can_make_namespaces, check_transfer
 
 SKIP = can_make_namespaces()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
@@ -88,16 +86,13 @@ def test_a_dead_intermediate_is_avoided_and_used_again(tmp_path: Path) -> None:
     spec = spec_from(rb4_text(direct_rate='"2Mbit"'), tmp_path)
     data = secrets.token_bytes(12 * 1024 * 1024)
     with running(spec) as st:
-        server = host_popen(st, "h2", python(SERVER), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
         result: dict[str, Any] = {}
 
         def send() -> None:  # 12 Mbit/s: more than the direct path, so VLB uses s3 or s4
             result["c"] = host_run(st, "h1", python(PACED_CLIENT, HOSTS["h2"], "1500000"),
                                    input=data.hex(), timeout=240)
 
-        try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with tcp_server(st, "h2") as server:
             t = threading.Thread(target=send)
             t.start()
             time.sleep(2.5)
@@ -108,16 +103,7 @@ def test_a_dead_intermediate_is_avoided_and_used_again(tmp_path: Path) -> None:
             dead, dead_host = f"s{x + 1}", f"h{x + 1}"
             os.kill(int(st.servers[dead]["pid"]), signal.SIGKILL)  # its whole router
             t.join(timeout=240)
-            client = result["c"]
-            assert client.returncode == 0, client.stderr
-            digest = hashlib.sha256(data).hexdigest()
-            assert client.stdout.strip() == digest  # the transfer survived, intact
-            out, _ = server.communicate(timeout=60)
-            assert out.split() == [str(len(data)), digest]
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.communicate()
+            check_transfer(result["c"], server, data)  # the transfer survived, intact
         for other in set(st.servers) - {dead}:  # the others say when they stopped using it
             log = Path(st.servers[other]["log"]).read_text()
             assert re.search(r"session to \S+ down", log), log

@@ -3,11 +3,14 @@ namespaces that exist, and a TCP transfer whose content is checked (SERVER recei
 the client closes and answers with the SHA-256 of what it got; CLIENT sends stdin's bytes
 (hex) to argv[1] and prints the server's answer)."""
 
+import contextlib
+import hashlib
 import os
 import secrets
 import signal
 import subprocess
 import textwrap
+from collections.abc import Iterator
 
 
 def can_make_namespaces() -> str | None:
@@ -36,6 +39,30 @@ def stop_router(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, 
         proc.kill()
         out, err = proc.communicate(timeout=30)
     return out or "", err or ""
+
+
+@contextlib.contextmanager
+def when_ready(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A helper process (SERVER, a listener) once it has printed "ready"; killed afterwards
+    if it still runs, so that a failed test leaves none behind."""
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def check_transfer(client: subprocess.CompletedProcess[str], server: subprocess.Popen[str],
+                   data: bytes) -> None:
+    """CLIENT (or PACED_CLIENT) sent ``data`` to SERVER whole: both name its SHA-256, and
+    the server its length."""
+    assert client.returncode == 0, client.stderr
+    digest = hashlib.sha256(data).hexdigest()
+    assert client.stdout.strip() == digest
+    out, _ = server.communicate(timeout=60)
+    assert out.split() == [str(len(data)), digest]
 
 
 def netns_list() -> list[str]:

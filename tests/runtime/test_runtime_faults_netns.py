@@ -4,7 +4,6 @@ kernel as the hosts, examples/iprouter.click as the router."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -17,7 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import PACED_CLIENT, SENDER, SERVER, UDP_RECEIVER, can_make_namespaces
+from nstest import (
+    PACED_CLIENT,
+    SENDER,
+    SERVER,
+    UDP_RECEIVER,
+    can_make_namespaces,
+    check_transfer,
+    when_ready,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED = REPO / "examples" / "testbed.toml"
@@ -153,10 +160,9 @@ def test_a_worker_killed_mid_transfer_is_restarted_and_tcp_completes(tb: object)
     data = secrets.token_bytes(12 * 1024 * 1024)  # sent at 1 MB/s: about 12 s
     with router(tb).start() as r:
         assert ping_ok(tb)
-        server = tb.popen("d", [sys.executable, "-c", SERVER], stdout=subprocess.PIPE,  # type: ignore[attr-defined]
-                          stderr=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with when_ready(tb.popen("d", [sys.executable, "-c", SERVER],  # type: ignore[attr-defined]
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)) as server:
             result: dict[str, subprocess.CompletedProcess[str]] = {}
 
             def send() -> None:
@@ -176,16 +182,7 @@ def test_a_worker_killed_mid_transfer_is_restarted_and_tcp_completes(tb: object)
                 wait_for(lambda w=wid, p=pid: r.workers()[w]["state"] == "running"
                          and int(r.workers()[w]["pid"]) != p, 60, f"worker {wid} back")
             t.join(timeout=240)
-            client = result["client"]
-            assert client.returncode == 0, client.stderr
-            digest = hashlib.sha256(data).hexdigest()
-            assert client.stdout.strip() == digest
-            out, _ = server.communicate(timeout=60)
-            assert out.split() == [str(len(data)), digest]
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.communicate()
+            check_transfer(result["client"], server, data)
         log = r.log()
         assert re.search(r"worker 0 \(pid \d+\) died \(killed by SIGKILL\); restarted it", log)
         assert re.search(r"worker 1 \(pid \d+\) died \(killed by SIGKILL\); restarted it", log)

@@ -20,13 +20,15 @@ def _fail(e: Exception) -> None:
 
 @click.group(context_settings=CONTEXT)
 def cluster() -> None:
-    """A router made of several servers: Direct VLB over a full mesh of internal links,
+    """A router made of several servers: Direct VLB over a full mesh of internal links (or
+    VLB over a k-ary n-fly of intermediate servers: topology = "nfly"),
     the output server encoded in the destination MAC, flowlets against reordering, BFD
     between servers.
 
     \b
     Examples:
       routebricks cluster up examples/rb4.toml           # emulated, in namespaces
+      routebricks cluster up examples/nfly4.toml         # 4 ports over a 2-ary 2-fly
       routebricks cluster status                         # live rates, roles, drops
       routebricks cluster config examples/rb4.toml --server s1   # s1's share, as Click
       routebricks cluster node rb4.toml --server s1      # run s1's share on this machine
@@ -66,8 +68,8 @@ def config_cmd(file: str, server: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
 def up_cmd(file: str, prefix: str | None, no_routers: bool, as_json: bool) -> None:
     """Emulate the cluster on this machine: a namespace per server and per external host,
-    veth links shaped with tc to their line rates (R outside, 2R/N inside), and each
-    server's router, started in the background."""
+    veth links shaped with tc to their line rates (R outside; inside 2R/N in a mesh, R in
+    a k-ary n-fly), and each server's router, started in the background."""
     from routebricks.cluster.launch import up
     from routebricks.cluster.spec import load_cluster
 

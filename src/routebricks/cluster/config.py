@@ -17,12 +17,18 @@ server of a RouteBricks cluster plays three roles at once (§6.1):
 
 One BFD session per internal link (RFC 5880) tells ``DirectVLB`` and ``ClusterSwitch`` which
 servers are alive.
+
+In a k-ary n-fly (:mod:`routebricks.cluster.nfly`) the io servers are input and output
+only, with one internal link: ``NflyVLB`` picks each frame's path (a top-stage switch) and
+writes it into the frame; the intermediate servers are switches and nothing else — their
+configurations (``NflySwitch``, links, BFD) hold no IP element at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +150,8 @@ def _format_routes(a: object) -> str:
 def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> str:  # type: ignore[assignment]
     """Server ``name``'s share of the cluster, as Click configuration text."""
     me = spec.server(name)
+    if me.role == "intermediate":
+        return _switch_config(spec, name)
     if routes is ...:
         routes = routes_file(spec)
     ports = spec.ports
@@ -160,6 +168,9 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
         f"{p.index}={owner[p.index].name}:{p.interface}" for p in ports))
     w(f"// R = {bps(spec.rate)} per port; internal links {bps(spec.internal_rate)}; "
       f"VLB {spec.vlb}{', flowlets' if spec.flowlets else ''} (delta {spec.delta * 1000:g} ms)")
+    if spec.nfly is not None:
+        w(f"// Topology: {spec.nfly.describe()}; this is io server "
+          f"{spec.nfly.terminal(me.name)} (the number its frames' MACs carry).")
     w(f"// Receive rings of 1024 small blocks, each handed over when full or after "
       f"{RX_TIMEOUT_MS} ms: room")
     w("// for a server that waits for a shared core, and batches of several packets "
@@ -200,9 +211,13 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
         if s is me:
             w(f"out{p.index} -> ext{p.local};")
         else:
-            w(f"out{p.index} -> ClusterEncap(SERVER {s.index}, PORT {p.local}) -> vlb;")
+            w(f"out{p.index} -> ClusterEncap(SERVER {spec.mac_server(s)}, PORT {p.local}) "
+              "-> vlb;")
     if n == 1:
         return "\n".join(out) + "\n"  # one server: no internal links, no VLB
+    if spec.nfly is not None:
+        _nfly_io_tail(spec, name, w)
+        return "\n".join(out) + "\n"
     w("")
     w("// Direct VLB: straight to the output server while that link has room, else via an")
     w("// intermediate; a flow's packets within delta keep their path (flowlets). The")
@@ -240,6 +255,91 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
         w(f"in{x} [1] -> sw;")
         w(f"vlb [{x}] -> to{x};")
         w(f"sw [{x}] -> to{x};")
+    return "\n".join(out) + "\n"
+
+
+def _link_ends(spec: ClusterSpec, name: str, ifname: str, peer: str,
+               link_index: int) -> tuple[str, str, str, str]:
+    """(my BFD address, the peer's, my interface's MAC, the peer's) of one internal link."""
+    link = spec.links[link_index]
+    mine_ip, peer_ip = link_addresses(link.index)
+    peer_if = link.b[1]
+    if link.a[0] != name:
+        mine_ip, peer_ip, peer_if = peer_ip, mine_ip, link.a[1]
+    return mine_ip, peer_ip, internal_mac(spec, name, ifname), internal_mac(spec, peer, peer_if)
+
+
+def _nfly_io_tail(spec: ClusterSpec, name: str, w: Callable[[str], None]) -> None:
+    """An n-fly io server's path choice and its one internal link."""
+    b = spec.nfly
+    assert b is not None
+    me = spec.server(name)
+    ((link, ifname, peer),) = spec.links_of(name)
+    mine_ip, peer_ip, mac, peer_mac = _link_ends(spec, name, ifname, peer, link.index)
+    w("")
+    w(f"// VLB over the {b.paths} paths of the {b.k}-ary {b.n}-fly (one per top-stage "
+      "switch): a flow's packets")
+    w("// within delta keep their path (flowlets). No direct path: every frame goes up to "
+      "the top.")
+    w(f"vlb :: NflyVLB(PATHS {b.paths}, LINK_RATE {bps(spec.internal_rate)}, "
+      f"DELTA {spec.delta * 1000:g}ms, MODE {spec.vlb}, "
+      f"FLOWLETS {str(spec.flowlets).lower()});")
+    w(f"dec :: ClusterDecap(PORTS {len(me.ports)});")
+    for p in me.ports:
+        w(f"dec [{p.local}] -> ext{p.local};")
+    w("")
+    w(f"// The link to stage-1 switch {peer}: frames for this server (MAC byte 1 = "
+      f"{b.terminal(name)}) to")
+    w("// ClusterDecap, BFD between the two ends; anything else is not ours.")
+    x = spec.server(peer).index
+    own = mac.replace(":", "")
+    w(f"to{x} :: ToDevice({ifname});")
+    w(f"FromDevice({ifname}, PROMISC true, {RX_RING}) "
+      f"-> in{x} :: Classifier(0/{own}, 1/{b.terminal(name):02x}, -);")
+    w(f"in{x} [0] -> bfd{x} :: BFD(LOCAL {mine_ip}, PEER {peer_ip}, SRC_MAC {mac}, "
+      f"DST_MAC {peer_mac}, INTERVAL {spec.bfd_interval * 1000:g}ms, MULTIPLIER 3, "
+      f'NOTIFY "vlb.peer", NOTIFY_START true, PEER_ID 0) -> to{x};')
+    w(f"in{x} [1] -> dec;")
+    w(f"in{x} [2] -> Discard;")
+    w(f"vlb -> to{x};")
+
+
+def _switch_config(spec: ClusterSpec, name: str) -> str:
+    """An n-fly intermediate server: one NflySwitch, its links and their BFD sessions."""
+    b = spec.nfly
+    assert b is not None
+    stage, index = b.position(name)
+    me = spec.server(name)
+    out: list[str] = []
+    w = out.append
+    w(f"// routebricks cluster {spec.name!r}: server {me.name}, switch {index} of stage "
+      f"{stage} of {b.describe()}, from {spec.file}")
+    w(f"// Generated by: routebricks cluster config {spec.file} --server {me.name}")
+    w("// An intermediate server: frames go up by their path (source MAC bytes 1-2) and "
+      "down by their")
+    w("// output server (destination MAC byte 1); nothing here reads an IP header.")
+    w(f"// Internal links {bps(spec.internal_rate)}; receive rings as every server's "
+      f"({RX_TIMEOUT_MS} ms block timeout).")
+    w("")
+    w(f"sw :: NflySwitch(K {b.k}, STAGES {b.n}, STAGE {stage});")
+    ifnames = {peer: ifname for _, ifname, peer in spec.links_of(name)}
+    links = {peer: link for link, _, peer in spec.links_of(name)}
+    for port, peer in b.ports(name):
+        ifname = ifnames[peer]
+        mine_ip, peer_ip, mac, peer_mac = _link_ends(spec, name, ifname, peer,
+                                                     links[peer].index)
+        x = spec.server(peer).index
+        side = 0 if port < b.k else 1  # frames from below / from above
+        w("")
+        w(f"// {'down' if side == 0 else 'up'} {port % b.k}: {peer}")
+        w(f"to{x} :: ToDevice({ifname});")
+        w(f"FromDevice({ifname}, PROMISC true, {RX_RING}) "
+          f"-> in{x} :: Classifier(0/{mac.replace(':', '')}, -);")
+        w(f"in{x} [0] -> bfd{x} :: BFD(LOCAL {mine_ip}, PEER {peer_ip}, SRC_MAC {mac}, "
+          f"DST_MAC {peer_mac}, INTERVAL {spec.bfd_interval * 1000:g}ms, MULTIPLIER 3, "
+          f'NOTIFY "sw.peer", NOTIFY_START true, PEER_ID {port}) -> to{x};')
+        w(f"in{x} [1] -> [{side}] sw;")
+        w(f"sw [{port}] -> to{x};")
     return "\n".join(out) + "\n"
 
 

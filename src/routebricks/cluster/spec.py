@@ -8,7 +8,8 @@
     vlb = "direct"           # Direct VLB (default) or "classic" VLB
     flowlets = true          # keep a flow's packets within delta on one path (§6.1)
     delta = "100ms"          # the flowlet timeout δ
-    topology = "mesh"        # a full mesh of internal links
+    topology = "mesh"        # a full mesh of internal links, or "nfly" with k = K
+                             # (a k-ary n-fly: see routebricks.cluster.nfly)
     workers = 1              # worker processes per server (1 for now: BFD)
     routes = "rb4.routes"    # optional: more routes (see below)
     # internal_rate = "10Mbit"   default 2R/N, what a full mesh needs (§3.2)
@@ -38,6 +39,9 @@ a route file of ``ADDR/LEN [GATEWAY] PORT`` lines whose PORT is such a cluster p
 (``.dat``/``.dat.gz``, e.g. the 2008 RouteViews table), whose prefixes are spread over the
 ports by origin AS (AS modulo the number of ports), each via its port's gateway.
 
+A server's ``role`` is ``io`` (it has external ports) or, in a k-ary n-fly only,
+``intermediate`` (``ports = []``); inferred from its ports when absent.
+
 Every mistake is reported with the file, the key and a hint, before anything is built.
 """
 
@@ -50,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from routebricks.cluster import nfly
 from routebricks.errors import RouteBricksError
 from routebricks.packet.clustermac import MAX_PORTS, MAX_SERVERS
 
@@ -96,6 +101,7 @@ class Server:
     name: str
     index: int
     ports: list[Port] = field(default_factory=list)
+    role: str = "io"  # or "intermediate" (a k-ary n-fly's switch: no external ports)
 
 
 @dataclass
@@ -123,6 +129,13 @@ class ClusterSpec:
     bfd_interval: float = 0.1
     file: str = "<cluster>"
     direct_rate: int | None = None  # bits/s; None: the internal rate
+    k: int | None = None  # topology "nfly": the switches' degree
+    nfly: nfly.Butterfly | None = None  # topology "nfly": who is where
+
+    def mac_server(self, server: Server) -> int:
+        """The number a cluster MAC gives an (io) server: its index, or in a k-ary n-fly
+        its terminal number."""
+        return self.nfly.terminal(server.name) if self.nfly is not None else server.index
 
     @property
     def ports(self) -> list[Port]:
@@ -264,7 +277,7 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
     c = r.table(data.get("cluster", {}), "cluster")
     r.only(c, "cluster", {"name", "rate", "vlb", "flowlets", "delta", "topology", "workers",
                           "routes", "internal_rate", "bfd_interval",
-                          "direct_rate"})
+                          "direct_rate", "k"})
     name = r.name(c, "cluster", "cluster") if "name" in c else "cluster"
     if "rate" not in c:
         raise r.fail("cluster.rate", "missing", "the external line rate R, e.g. 20Mbit")
@@ -277,9 +290,14 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
         raise r.fail("cluster.flowlets", f"expected true or false, not {flowlets!r}")
     delta = parse_time(c.get("delta", "100ms"), file, "cluster.delta")
     topology = r.string(c, "cluster", "topology", "mesh")
-    if topology != "mesh":
+    if topology not in ("mesh", "nfly"):
         raise r.fail("cluster.topology", f"{topology!r} is not supported",
-                     "mesh (a full mesh of internal links)")
+                     "mesh (a full mesh of internal links) or nfly (a k-ary n-fly, with k)")
+    if topology == "nfly" and "k" not in c:
+        raise r.fail("cluster.k", "missing", "a k-ary n-fly's switch degree, e.g. k = 2")
+    if topology == "mesh" and "k" in c:
+        raise r.fail("cluster.k", "k is the degree of a k-ary n-fly's switches",
+                     'topology = "nfly", or no k for a full mesh')
     workers = c.get("workers", 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise r.fail("cluster.workers", f"{workers!r} is not a number of workers", "1 to 64")
@@ -307,13 +325,19 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
     for si, sd in enumerate(servers_raw):
         key = f"servers[{si}]"
         sd = r.table(sd, key)
-        r.only(sd, key, {"name", "ports"})
+        r.only(sd, key, {"name", "ports", "role"})
         s = Server(r.name(sd, key, "server"), si)
         if any(o.name == s.name for o in servers):
             raise r.fail(f"{key}.name", f"two servers are named {s.name!r}")
         ports_raw = sd.get("ports", [])
+        s.role = _role(r, sd, key, topology, ports_raw)
+        if s.role == "intermediate":
+            servers.append(s)
+            continue
         if not isinstance(ports_raw, list) or not ports_raw:
-            raise r.fail(f"{key}.ports", "missing", "each server has one external port or more")
+            raise r.fail(f"{key}.ports", "missing", "each server has one external port or more"
+                         + ("" if topology == "mesh" else
+                            ' (or is an intermediate server: role = "intermediate")'))
         if len(ports_raw) > MAX_PORTS:
             raise r.fail(f"{key}.ports", f"at most {MAX_PORTS} ports per server")
         for pi, pd in enumerate(ports_raw):
@@ -328,9 +352,27 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
             s.ports.append(port)
         servers.append(s)
     _check_addresses(r, servers)
+    butterfly = None
+    if topology == "nfly":
+        try:
+            butterfly, added = nfly.arrange(
+                c["k"], [s.name for s in servers if s.role == "io"],
+                [(s.index, s.name) for s in servers if s.role == "intermediate"],
+                {s.name for s in servers}, MAX_SERVERS)
+        except nfly.ButterflyError as e:
+            raise r.fail(e.key, e.problem, e.hint) from None
+        servers += [Server(name, len(servers) + i, role="intermediate")
+                    for i, name in enumerate(added)]
+        if "direct_rate" in c:
+            raise r.fail("cluster.direct_rate", "a k-ary n-fly has no direct path",
+                         "every frame goes through a top-stage switch: no direct_rate")
     n = len(servers)
-    internal = (parse_rate(c["internal_rate"], file, "cluster.internal_rate")
-                if "internal_rate" in c else max(1000, 2 * rate // n))
+    if "internal_rate" in c:
+        internal = parse_rate(c["internal_rate"], file, "cluster.internal_rate")
+    elif butterfly is not None:  # R per direction on every link (see nfly)
+        internal = rate * max(len(s.ports) for s in servers)
+    else:
+        internal = max(1000, 2 * rate // n)
     direct = None
     if "direct_rate" in c:
         direct = parse_rate(c["direct_rate"], file, "cluster.direct_rate")
@@ -338,11 +380,29 @@ def cluster_from_dict(data: dict[str, Any], file: str = "<cluster>",
             raise r.fail("cluster.direct_rate",
                          f"direct_rate {direct} bit/s is more than the internal rate "
                          f"{internal} bit/s", "the direct share is part of a link")
-    links = _links(r, data.get("links"), servers, seen_if)
+    links = _links(r, data.get("links"), servers, seen_if, butterfly)
     return ClusterSpec(direct_rate=direct, name=name, servers=servers, links=links, rate=rate,
                        internal_rate=internal, vlb=vlb, flowlets=flowlets, delta=delta,
                        topology=topology, workers=workers, routes=routes, bfd_interval=bfd,
-                       file=file)
+                       file=file, k=butterfly.k if butterfly else None, nfly=butterfly)
+
+
+def _role(r: _Reader, sd: dict[str, Any], key: str, topology: str, ports: Any) -> str:
+    """A server's role: as given, or io with ports and intermediate without (nfly only)."""
+    has_ports = isinstance(ports, list) and bool(ports)
+    if "role" not in sd:
+        return "intermediate" if topology == "nfly" and not has_ports else "io"
+    role = r.string(sd, key, "role")
+    if role not in nfly.ROLES:
+        raise r.fail(f"{key}.role", f"{role!r} is not a role", "io or intermediate")
+    if role == "intermediate":
+        if topology != "nfly":
+            raise r.fail(f"{key}.role", "a full mesh has no intermediate servers (every "
+                         "server is one)", 'topology = "nfly" for a k-ary n-fly')
+        if has_ports:
+            raise r.fail(f"{key}.ports", "an intermediate server has no external ports",
+                         'ports = [], or role = "io"')
+    return role
 
 
 def _port(r: _Reader, pd: dict[str, Any], key: str) -> Port:
@@ -414,15 +474,14 @@ def _check_addresses(r: _Reader, servers: list[Server]) -> None:
             nets[p.network] = f"{s.name}:{p.interface}"
 
 
-def _links(r: _Reader, raw: Any, servers: list[Server],
-           used: set[tuple[str, str]]) -> list[Link]:
+def _links(r: _Reader, raw: Any, servers: list[Server], used: set[tuple[str, str]],
+           butterfly: nfly.Butterfly | None = None) -> list[Link]:
     names = [s.name for s in servers]
-    if raw is None:  # a full mesh of veth pairs, each end named after its peer
-        links = []
-        for i, a in enumerate(names):
-            for b in names[i + 1:]:
-                links.append(Link((a, f"to-{b}"[:15]), (b, f"to-{a}"[:15]), len(links)))
-        return links
+    if raw is None:  # veth pairs, each end named after its peer
+        pairs = (butterfly.edges() if butterfly is not None
+                 else [(a, b) for i, a in enumerate(names) for b in names[i + 1:]])
+        return [Link((a, f"to-{b}"[:15]), (b, f"to-{a}"[:15]), i)
+                for i, (a, b) in enumerate(pairs)]
     if not isinstance(raw, list):
         raise r.fail("links", "expected [[links]] tables")
     links = []
@@ -450,6 +509,12 @@ def _links(r: _Reader, raw: Any, servers: list[Server],
             raise r.fail(key, f"a second link between {' and '.join(sorted(pair))}")
         pairs.add(pair)
         links.append(Link(ends[0], ends[1], i))
+    if butterfly is not None:
+        try:
+            nfly.check_links(butterfly, [(ln.index, ln.a[0], ln.b[0]) for ln in links])
+        except nfly.ButterflyError as e:
+            raise r.fail(e.key, e.problem, e.hint) from None
+        return links
     missing = [f"{a}-{b}" for i, a in enumerate(names) for b in names[i + 1:]
                if frozenset((a, b)) not in pairs]
     if missing:

@@ -42,19 +42,25 @@ def snapshot_server(state: ClusterState, name: str) -> ServerSnapshot:
     except (RouteBricksError, OSError, ValueError) as e:
         snap.error = str(e).splitlines()[0]
     else:
+        from routebricks.engine.registry import get_class
+
         snap.up = True
+        switched = 0  # by a mesh's switch: intermediate, or to this server's output
         for r in rows:
             el, cls = r["element"], r["class"]
+            role = getattr(get_class(cls), "CLUSTER_ROLE", None)
             if cls == "FromDevice" and el.startswith("ext"):
                 snap.input += int(r.get("count") or r["packets"])
-            elif cls == "ClusterSwitch":
+            elif role == "switch":
+                switched += int(r["packets"])
+            elif role == "intermediate":
                 snap.intermediate += int(r["packets"])
-            elif cls == "ClusterDecap":
+            elif role == "output":
                 snap.output += int(r["packets"])
             for why, n in r["drop_reasons"].items():
                 key = f"{el}: {why}"
                 snap.drops[key] = snap.drops.get(key, 0) + int(n)
-        snap.intermediate = max(0, snap.intermediate - snap.output)
+        snap.intermediate += max(0, switched - snap.output)
     snap.links = _link_counters(info["netns"])
     return snap
 

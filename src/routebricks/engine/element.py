@@ -199,6 +199,10 @@ class Element:
     READS_DEVICES: ClassVar[bool] = False
     #: Runs on every worker (a device's fanout member each), not on worker 0 only.
     EVERY_WORKER: ClassVar[bool] = False
+    #: The most of a packet the element reads, where declared: "ethernet" (the Ethernet
+    #: header at most: a cluster's switching by MAC, which the cluster's tests check every
+    #: server after the input keeps to). None: not declared (it may read any header).
+    READS: ClassVar[str | None] = None
     #: Cannot run in several processes at once (one file, one ESP sequence space).
     SINGLE_PROCESS: ClassVar[bool] = False
     #: Every packet pushed in leaves by every output, and every pull pulls the input (Null,

@@ -13,7 +13,8 @@ from routebricks.engine.element import REGISTRY
 from routebricks.engine.registry import get_class, load_library
 
 SECTIONS = ["Ports:", "Arguments:", "Behaviour:", "Handlers:", "Example:"]
-NAMES = ["ClusterEncap", "DirectVLB", "ClusterSwitch", "ClusterDecap", "BFD"]
+NAMES = ["ClusterEncap", "DirectVLB", "ClusterSwitch", "ClusterDecap", "BFD", "NflyVLB",
+         "NflySwitch"]
 GENERIC = {"name", "class", "config", "ports", "handlers", "drops"}
 
 

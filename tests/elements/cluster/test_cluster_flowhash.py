@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scapy.all import ICMP, IP, TCP, UDP, Raw
 
-from routebricks.elements.cluster.vlbkernel import flow_hashes
+from routebricks.elements.cluster.flowletkernel import flow_hashes
 
 addrs = st.integers(1, 2**32 - 2).map(lambda v: ".".join(str((v >> s) & 255)
                                                          for s in (24, 16, 8, 0)))

@@ -42,6 +42,9 @@ class ClusterDecap(Element):
     """
 
     JIT_WARMUP = (_ck.warmup,)
+    READS = "ethernet"
+    #: What ``cluster status`` counts this element's packets as.
+    CLUSTER_ROLE = "output"
 
     port_count = "1/1-"
     processing = "h/h"

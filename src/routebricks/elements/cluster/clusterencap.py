@@ -15,7 +15,7 @@ from routebricks.packet.ip import ETHERTYPE_IP
 
 #: The link number in the default source address (``interface_mac(SERVER, 0xFFFF)``):
 #: no internal interface has it.
-DEFAULT_SRC_LINK = 0xFFFF
+DEFAULT_SRC_LINK = clustermac.SOURCE_LINK
 _NO_ANNO = np.zeros(0, np.uint32)
 _NO_NH = np.zeros(0, np.int64)
 
@@ -61,8 +61,8 @@ class ClusterEncap(Element):
 
     def configure(self) -> None:
         if self.src is None:
-            self.src = bytes.fromhex(
-                clustermac.interface_mac(self.server, DEFAULT_SRC_LINK).replace(":", ""))
+            self.src = clustermac.source(self.server)  # no path: a k-ary n-fly's NflyVLB
+            # writes one into bytes 1-2
         # Bytes 2-5 of the template are overwritten per packet with the next hop.
         dst = clustermac.encode(self.server, self.port, 0)
         self._header = np.frombuffer(

@@ -1,5 +1,6 @@
 """ClusterPeers: what DirectVLB and ClusterSwitch share — this server's number, the
-cluster's size, which servers are down, and the handlers that say so."""
+cluster's size, which servers are down, and the handlers that say so; the parsing of
+such ``peer`` writes, which the n-fly elements share too."""
 
 from __future__ import annotations
 
@@ -38,6 +39,32 @@ def emit_groups(element: Element, batch: PacketBatch, order: np.ndarray, meta: n
             element.drop(hi - lo, reasons[g - nout])
         else:
             element.emit(g, batch if hi - lo == whole else batch.select(order[lo:hi]))
+
+
+def parse_up_down(value: str, what: str, count: int, *, me: int | None = None,
+                  span: str = "") -> list[tuple[int, bool]]:
+    """The ``X down`` / ``X up`` items of a ``peer``-like write (separated by commas,
+    semicolons or new lines), X a ``what`` below ``count`` and not ``me``: (X, is down)
+    pairs. All are checked before the caller applies any, so a bad write changes nothing;
+    ``span`` begins the range in the out-of-range message."""
+    word = what.upper()
+    changes = []
+    for item in re.split(r"[,;\n]", value):
+        words = item.split()
+        if not words:
+            continue
+        if (len(words) != 2 or not words[0].isdigit()
+                or words[1].lower() not in ("up", "down")):
+            raise ValueError(f"expected '{word} down' or '{word} up', not {item.strip()!r}")
+        x = int(words[0])
+        if x >= count:
+            raise ValueError(f"{what} {x} out of range: {span}0 to {count - 1}")
+        if x == me:
+            raise ValueError(f"{what} {x} is this server (SELF)")
+        changes.append((x, words[1].lower() == "down"))
+    if not changes:
+        raise ValueError(f"expected '{word} down' or '{word} up'")
+    return changes
 
 
 class ClusterPeers(Element):
@@ -87,24 +114,8 @@ class ClusterPeers(Element):
     @write_handler("peer")
     def h_peer(self, value: str) -> None:
         """Mark servers down or up: ``J down``, ``J up`` (several: commas or lines)."""
-        changes = []
-        for item in re.split(r"[,;\n]", value):
-            words = item.split()
-            if not words:
-                continue
-            if (len(words) != 2 or not words[0].isdigit()
-                    or words[1].lower() not in ("up", "down")):
-                raise ValueError(f"expected 'SERVER down' or 'SERVER up', not {item.strip()!r}")
-            j = int(words[0])
-            if j >= self.servers:
-                raise ValueError(f"server {j} out of range: the cluster has servers 0 to "
-                                 f"{self.servers - 1}")
-            if j == self.me:
-                raise ValueError(f"server {j} is this server (SELF)")
-            changes.append((j, words[1].lower() == "down"))
-        if not changes:
-            raise ValueError("expected 'SERVER down' or 'SERVER up'")
-        for j, is_down in changes:
+        for j, is_down in parse_up_down(value, "server", self.servers, me=self.me,
+                                        span="the cluster has servers "):
             self.down[j] = is_down
 
     @read_handler("peers")

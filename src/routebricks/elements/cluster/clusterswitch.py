@@ -49,6 +49,10 @@ class ClusterSwitch(ClusterPeers):
     """
 
     JIT_WARMUP = (_ck.warmup,)
+    READS = "ethernet"
+    #: What ``cluster status`` counts this element's packets as: frames switched on to
+    #: another server or to this one's ClusterDecap (status subtracts the latter).
+    CLUSTER_ROLE = "switch"
 
     REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN)
 

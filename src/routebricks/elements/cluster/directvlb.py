@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -18,21 +16,15 @@ from routebricks.elements.cluster.clusterpeers import (
     ClusterPeers,
     emit_groups,
 )
-from routebricks.engine import clock
-from routebricks.engine.args import Arg, Bandwidth, Bool, Choice, PosInt, Seconds, UInt, Word
-from routebricks.engine.element import read_handler, write_handler
+from routebricks.elements.cluster.flowletvlb import FlowletVLB
+from routebricks.engine.args import Arg, Bandwidth, Word
+from routebricks.engine.element import read_handler
 from routebricks.packet.batch import PacketBatch
 
 _NO_NH = np.zeros(0, np.int64)
-#: Burst of every bucket when BURST is not given: this much of LINK_RATE, at least
-#: two full-size frames. A bucket ranges over two bursts (from BURST to -BURST): 40 ms
-#: of the link, within the 50 ms queue that ``cluster up`` gives its links, and longer
-#: than a batch takes to gather on a loaded machine.
-DEFAULT_BURST_TIME = 0.020
-MIN_DEFAULT_BURST = 2 * 1514
 
 
-class DirectVLB(ClusterPeers):
+class DirectVLB(ClusterPeers, FlowletVLB):
     """Picks each frame's next server in the cluster: Direct VLB with flowlets (§3.2, §6.1).
 
     Ports: 1 push input (frames from ClusterEncap); SERVERS push outputs, output x toward
@@ -111,27 +103,13 @@ class DirectVLB(ClusterPeers):
         *ClusterPeers.ARGS,
         Arg("LINK_RATE", Bandwidth, required=True),
         Arg("DIRECT_RATE", Bandwidth, None),
-        Arg("DELTA", Seconds, 0.1),
-        Arg("MODE", Choice("direct", "classic"), "direct"),
-        Arg("FLOWLETS", Bool, True),
-        Arg("BURST", UInt, None),
-        Arg("SEED", UInt, None),
-        Arg("FLOW_TABLE", PosInt, 65536),
+        *FlowletVLB.ARGS,
         Arg("SWITCH", Word, None),
     )
     REASONS = (DROP_SHORT, DROP_NOT_CLUSTER, DROP_SERVER_RANGE, DROP_DOWN, DROP_SELF)
 
-    #: The clock (monotonic nanoseconds), read once per batch; tests may replace it.
-    clock: Callable[[], int] = staticmethod(clock.monotonic_ns)
-
-    link_rate: float
     direct_rate: float | None
-    delta: float
-    mode: str
-    flowlets: bool
-    burst: int | None
-    seed: int | None
-    flow_table: int
+    switch: str | None
 
     def configure(self) -> None:
         super().configure()
@@ -142,12 +120,7 @@ class DirectVLB(ClusterPeers):
         if self.direct_rate > self.link_rate:
             raise self.error("DIRECT_RATE is more than LINK_RATE",
                              "DIRECT_RATE is the part of LINK_RATE for direct traffic")
-        if self.burst is None:
-            self.burst = max(MIN_DEFAULT_BURST, int(self.link_rate * DEFAULT_BURST_TIME))
-        if self.burst == 0:
-            raise self.error("BURST must be more than 0")
-        if self.flow_table > 1 << 26:
-            raise self.error(f"FLOW_TABLE {self.flow_table} is too large (at most 67108864)")
+        self.check_burst_and_table()
         self._switch = None
         self._setup(1, 0)
 
@@ -162,43 +135,27 @@ class DirectVLB(ClusterPeers):
                                  "name the ClusterSwitch whose frames share the links")
             self._switch = sw
             self._switch_seen = sw.bytes_out.copy()
-        router = self.router
-        self._setup(max(1, getattr(router, "nworkers", 1)), getattr(router, "worker_id", 0))
+        self._setup(*self.workers())
 
     def _setup(self, nworkers: int, worker: int) -> None:
         """Buckets, flow table and generator for one of ``nworkers`` workers."""
         assert self.direct_rate is not None and self.burst is not None
         n = self.servers
-        self._ints = np.zeros(6, np.int64)
+        self.setup_flowlets(worker)
         self._ints[_vk.I_ME] = self.me
-        self._ints[_vk.I_CLASSIC] = self.mode == "classic"
-        self._ints[_vk.I_FLOWLETS] = self.flowlets
-        self._ints[_vk.I_DELTA] = round(self.delta * 1e9)
         self._rates = np.zeros(3)
         # Bytes per nanosecond, this worker's share.
         self._rates[_vk.R_DIRECT] = self.direct_rate / nworkers / 1e9
         self._rates[_vk.R_LINK] = self.link_rate / nworkers / 1e9
         self._rates[_vk.R_BURST] = self.burst
         self._buckets = np.full((2, n), float(self.burst))
-        size = 1 << max(1, (self.flow_table - 1).bit_length())
-        self._flows = np.zeros((size, 2), np.uint64)
-        self._flows[:, _vk.F_KEY] = _vk.EMPTY_KEY
-        seed = self.seed if self.seed is not None else int.from_bytes(os.urandom(8), "little")
-        seed = (seed * 0x9E3779B97F4A7C15 + worker + 1) & 0xFFFFFFFFFFFFFFFF
-        self._rng = np.array([seed or 1], np.uint64)  # xorshift's state is never 0
-        self._last: int | None = None
         self.counts = np.zeros((n, n), np.int64)
-        self.stats = np.zeros(4, np.int64)
         self._no_forwarding = np.zeros(n)
 
     def push(self, port: int, batch: PacketBatch) -> None:
         if not len(batch):
             return
-        now = int(self.clock())
-        ints = self._ints
-        ints[_vk.I_NOW] = now
-        ints[_vk.I_ELAPSED] = 0 if self._last is None else max(0, now - self._last)
-        self._last = now
+        ints = self.tick()
         nh = batch.annos.get("nh")
         if self._switch is not None:
             sent = self._switch.bytes_out
@@ -222,18 +179,3 @@ class DirectVLB(ClusterPeers):
                 if c:
                     lines.append(f"{c}\t" + (f"direct {j}" if p == j else f"via {p} to {j}"))
         return "\n".join(lines)
-
-    @read_handler("flowlets", combine="merge")
-    def h_flowlets(self) -> str:
-        """Flowlet statistics: new flowlets, packets kept on path, flowlets moved to a
-        path with room, packets spread (no path had room)."""
-        s = self.stats
-        return (f"{s[_vk.STAT_NEW]}\tnew flowlets\n{s[_vk.STAT_KEPT]}\tkept on path\n"
-                f"{s[_vk.STAT_MOVED]}\tmoved, path full\n"
-                f"{s[_vk.STAT_SPREAD]}\tspread, no path with room")
-
-    @write_handler("reset")
-    def h_reset(self, _value: str) -> None:
-        """Zero the path counts and flowlet statistics."""
-        self.counts[...] = 0
-        self.stats[...] = 0

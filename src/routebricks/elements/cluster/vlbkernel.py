@@ -25,6 +25,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from routebricks.elements.cluster.flowletkernel import (
+    FULL,
+    I_CLASSIC,
+    I_DELTA,
+    I_ELAPSED,
+    I_FLOWLETS,
+    I_NOW,
+    KEEP,
+    NEW,
+    NINTS,
+    NO_FLOWLET,
+    flow_hash,
+    flowlet_fate,
+    flowlet_find,
+    flowlet_moves,
+    flowlet_record,
+    fullest,
+    next_random,
+)
 from routebricks.elements.cluster.kernels import (
     CODE_DOWN,
     CODE_RANGE,
@@ -35,100 +54,6 @@ from routebricks.elements.cluster.kernels import (
 )
 from routebricks.jit import precompile
 
-#: Flowlet statistics (indices of the ``stats`` array).
-STAT_NEW = 0  # flowlets begun (a flow's first packet, or one after a gap over DELTA)
-STAT_KEPT = 1  # packets sent on their flowlet's path
-STAT_SPREAD = 2  # packets of a flowlet whose path was full, spread on their own
-STAT_MOVED = 3  # flowlets moved whole to a path with room when theirs was full
-
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
-_ONE = np.uint64(1)
-_EIGHT = np.uint64(8)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fmix(h: np.uint64) -> np.uint64:  # pragma: no cover - compiled
-    # MurmurHash3's 64-bit finalizer: every input bit flips about half the output bits.
-    h ^= h >> _S33
-    h *= _M1
-    h ^= h >> _S33
-    h *= _M2
-    h ^= h >> _S33
-    return h
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _be(pool: np.ndarray, p: int, nbytes: int) -> np.uint64:  # pragma: no cover - compiled
-    v = np.uint64(0)
-    for q in range(p, p + nbytes):
-        v = (v << _EIGHT) | np.uint64(pool[q])
-    return v
-
-
-@njit(cache=True, nogil=True)
-def flow_hash(pool: np.ndarray, p: int, end: int) -> np.uint64:  # pragma: no cover - compiled
-    """A 64-bit hash of the IPv4 5-tuple of the header at ``p`` (the packet ends at ``end``):
-    addresses and protocol always, ports for TCP, UDP, DCCP and SCTP first fragments.
-    0 when there is no whole IPv4 header (all such packets make one flow)."""
-    if p + 20 > end:
-        return np.uint64(0)
-    ihl = np.int64(pool[p] & 0x0F) * 4
-    proto = np.int64(pool[p + 9])
-    frag = (np.int64(pool[p + 6] & 0x1F) << 8) | np.int64(pool[p + 7])
-    ports = np.uint64(0)
-    if ((proto == 6 or proto == 17 or proto == 33 or proto == 132) and frag == 0
-            and ihl >= 20 and p + ihl + 4 <= end):
-        ports = _be(pool, p + ihl, 4)
-    key = (ports << _EIGHT) | np.uint64(proto) | (_ONE << np.uint64(63))
-    return _fmix(_be(pool, p + 12, 8) ^ _fmix(key))
-
-
-@njit(cache=True, nogil=True)
-def flow_hashes(pool: np.ndarray, pos: np.ndarray,
-                end: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """:func:`flow_hash` of every packet (tests and tools)."""
-    out = np.empty(pos.shape[0], np.uint64)
-    for k in range(pos.shape[0]):
-        out[k] = flow_hash(pool, pos[k], end[k])
-    return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _random(rng: np.ndarray) -> np.uint64:  # pragma: no cover - compiled
-    # xorshift64*: the element's own generator, so SEED makes a run repeatable.
-    x = rng[0]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[0] = x
-    return x * np.uint64(2685821657736338717)
-
-
-@njit(cache=True, nogil=True)
-def _intermediate(j: int, me: int, down: np.ndarray, link: np.ndarray,
-                  rng: np.ndarray) -> int:  # pragma: no cover - compiled
-    """Direct VLB past the direct budget: the intermediate (not ``me``, not ``j``, not
-    down) whose link bucket is fullest — with budget, or the least behind; ``j`` if
-    none."""
-    best = -1
-    best_tokens = -np.inf
-    ties = 0
-    for x in range(down.shape[0]):
-        if x in (me, j) or down[x]:
-            continue
-        t = link[x]
-        if t > best_tokens:
-            best, best_tokens, ties = x, t, 1
-        elif t == best_tokens:
-            # Equal buckets (all full, all at the debt floor): each alike (reservoir
-            # sampling), so no intermediate is favoured by its number.
-            ties += 1
-            if (_random(rng) >> _S33) % np.uint64(ties) == 0:
-                best = x
-    return j if best < 0 else best
-
 
 @njit(cache=True, nogil=True)
 def _classic(j: int, me: int, down: np.ndarray, rng: np.ndarray) -> int:  # pragma: no cover
@@ -137,7 +62,7 @@ def _classic(j: int, me: int, down: np.ndarray, rng: np.ndarray) -> int:  # prag
     n = down.shape[0]
     nn = np.uint64(n)
     for _ in range(4 * n):
-        x = np.int64((_random(rng) >> _S33) % nn)
+        x = np.int64((next_random(rng) >> np.uint64(33)) % nn)
         if x in (me, j):
             return j
         if not down[x]:
@@ -145,33 +70,11 @@ def _classic(j: int, me: int, down: np.ndarray, rng: np.ndarray) -> int:  # prag
     return j
 
 
-#: Parameters of :func:`vlb_route`: indices of its ``ints`` array ...
-I_ME, I_CLASSIC, I_FLOWLETS, I_DELTA, I_NOW, I_ELAPSED = range(6)
-#: ... and of its ``rates`` array (rates in bytes per nanosecond, burst in bytes).
+#: Parameters of :func:`vlb_route`: its ``ints`` array holds :mod:`.flowletkernel`'s
+#: ``I_*`` and this server's number ...
+I_ME = NINTS - 1
+#: ... and its ``rates`` array (rates in bytes per nanosecond, burst in bytes).
 R_DIRECT, R_LINK, R_BURST = range(3)
-#: Flow table entries (uint64 pairs): the time last seen (ns) and a key, the flow's hash
-#: tag (32 bits), output server (16) and path (16); an empty entry has server 0xFFFF.
-F_TIME, F_KEY = 0, 1
-EMPTY_KEY = np.uint64(0xFFFF << 16)
-_SIXTEEN = np.uint64(16)
-_LOW16 = np.uint64(0xFFFF)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _flow_slot(flows: np.ndarray, base: int, tag: np.uint64,
-               j: int) -> tuple[int, bool]:  # pragma: no cover - compiled
-    """The flow table is 2-way set associative: the flow's entry in the pair at ``base``
-    and whether it was there; else the entry to take (an empty one, or the older)."""
-    want = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN)
-    for e in range(base, base + 2):
-        if flows[e, F_KEY] & ~_LOW16 == want:
-            return e, True
-    if (flows[base, F_KEY] >> _SIXTEEN) & _LOW16 == _LOW16:
-        return base, False
-    if ((flows[base + 1, F_KEY] >> _SIXTEEN) & _LOW16 == _LOW16
-            or flows[base + 1, F_TIME] < flows[base, F_TIME]):
-        return base + 1, False
-    return base, False
 
 
 @njit(cache=True, nogil=True)
@@ -203,7 +106,6 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
     for x in range(n):
         direct[x] = min(burst, direct[x] + d_earned)
         link[x] = max(min(burst, link[x] + s_earned) - forwarded[x], -burst)
-    mask = np.uint64(flows.shape[0] - 2)  # even entries: the first of each pair
     m = off.shape[0]
     code = np.empty(m, np.int64)
     for k in range(m):
@@ -221,53 +123,36 @@ def vlb_route(pool: np.ndarray, off: np.ndarray, length: np.ndarray, nh: np.ndar
         if c >= 0:
             code[k] = n + c
             continue
-        p = -1
-        fresh = True  # the packet needs a path of its own
-        new = False
-        full = False
+        fate = NO_FLOWLET
         if flowlets:
             ip = nh[k] if has_nh and nh[k] >= 0 else o + 14
             h = flow_hash(pool, ip, o + size)
-            tag = h & np.uint64(0xFFFFFFFF)
-            e, found = _flow_slot(flows, np.int64((h >> np.uint64(32)) & mask), tag, j)
-            q = np.int64(flows[e, F_KEY] & _LOW16)
-            if (found and now - np.int64(flows[e, F_TIME]) <= delta
-                    and (q == j or not down[q])):
-                # A flowlet may run one burst over its path's rate before it is spread;
-                # a packet spread keeps the flowlet's path, where the flowlet resumes
-                # once the bucket has refilled.
-                room = min(direct[j], link[j]) if q == j else link[q]
-                if room - size >= -burst:
-                    p = q
-                    fresh = False
-                    stats[STAT_KEPT] += 1
-                else:
-                    full = True
-            else:
-                new = True
-                stats[STAT_NEW] += 1
-        if fresh:
-            # The common case (direct budget) inline: a call per packet costs more than
-            # the choice itself.
-            if classic:
-                p = _classic(j, me, down, rng)
-            elif direct[j] > 0.0 and link[j] > 0.0:
+            e, q = flowlet_find(flows, h, j, now, delta)
+            live = q >= 0 and (q == j or not down[q])
+            # A flowlet may run one burst over its path's rate before it is spread; a
+            # packet spread keeps the flowlet's path, where the flowlet resumes once the
+            # bucket has refilled.
+            room = (min(direct[j], link[j]) if q == j else link[q]) if live else 0.0
+            fate = flowlet_fate(live, room - size >= -burst, stats)
+        # The common case (direct budget) inline: a call per packet costs more than the
+        # choice itself.
+        if fate == KEEP:
+            p = q
+        elif classic:
+            p = _classic(j, me, down, rng)
+        elif direct[j] > 0.0 and link[j] > 0.0:
+            p = j
+        else:
+            # Past the direct budget: the intermediate (not me, not j, not down) whose
+            # link bucket is fullest; straight to j when there is none.
+            p = fullest(down, link, False, me, j, rng)
+            if p < 0:
                 p = j
-            else:
-                p = _intermediate(j, me, down, link, rng)
-        if full:
-            # The flowlet's path is full. A path with room takes the whole flowlet (one
-            # path change, then it keeps to it); with no room anywhere its packets are
-            # spread one by one, as classic VLB (the paper's rule, §6.1).
-            if (min(direct[j], link[j]) if p == j else link[p]) > 0.0:
-                new = True
-                stats[STAT_MOVED] += 1
-            else:
-                stats[STAT_SPREAD] += 1
-        if new:
-            flows[e, F_KEY] = (tag << np.uint64(32)) | (np.uint64(j) << _SIXTEEN) | np.uint64(p)
+        if fate == FULL and flowlet_moves(
+                (min(direct[j], link[j]) if p == j else link[p]) > 0.0, stats):
+            fate = NEW
         if flowlets:
-            flows[e, F_TIME] = np.uint64(now)
+            flowlet_record(flows, e, h, j, p, now, fate == NEW)
         if p == j:
             direct[j] = max(direct[j] - size, -burst)
         link[p] = max(link[p] - size, -burst)
