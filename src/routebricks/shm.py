@@ -5,13 +5,18 @@ path, copies it into one ``memfd`` and passes the descriptor to every worker ove
 (SCM_RIGHTS); each worker maps it and swaps its lookups over in one assignment. The memory
 has no name anywhere, so nothing can be left behind: it is freed when the last process that
 maps it unmaps it or dies, SIGKILL included.
+
+A segment made before the workers fork (:meth:`SharedArrays.allocate`, a packet ring between
+two workers) needs no handing over: ``MAP_SHARED`` memory stays shared across ``fork``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import mmap
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,23 +49,46 @@ class SharedArrays:
     @classmethod
     def create(cls, arrays: dict[str, np.ndarray], name: str = "routebricks") -> SharedArrays:
         """Copy ``arrays`` into a new segment (the creator's copy is writable)."""
+        seg = cls.allocate({k: (a.dtype.str, tuple(a.shape)) for k, a in arrays.items()}, name)
+        for key, a in arrays.items():
+            seg.arrays[key][...] = a
+        return seg
+
+    @classmethod
+    def allocate(cls, shapes: dict[str, tuple[str, tuple[int, ...]]],
+                 name: str = "routebricks") -> SharedArrays:
+        """A new writable segment of zero-filled arrays, ``name -> (dtype, shape)``, with
+        nothing copied in: a memfd reads as zeros, and its pages take memory only once
+        written (a packet ring sized for bursts costs what it holds). Mapped ``MAP_SHARED``,
+        so processes forked afterwards share it (and may lock it: :meth:`lock`)."""
         entries = []
         off = 0
-        for key, a in arrays.items():
+        for key, (dtype, shape) in shapes.items():
+            dt = np.dtype(dtype)
             off = -(-off // _ALIGN) * _ALIGN
-            entries.append((key, a.dtype.str, tuple(a.shape), off))
-            off += a.nbytes
+            entries.append((key, dt.str, tuple(shape), off))
+            off += int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         layout = ArrayLayout(tuple(entries), off)
         fd = os.memfd_create(name, os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, max(off, 1))
-            seg = cls(fd, layout, writable=True)
+            return cls(fd, layout, writable=True)
         except BaseException:
             os.close(fd)
             raise
-        for key, a in arrays.items():
-            seg.arrays[key][...] = a
-        return seg
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive POSIX record lock on the segment (between processes: a lock
+        is the process's, so threads of one process do not exclude each other). For rare
+        updates of several words at once, never the data path. Needs the descriptor."""
+        if self.fd < 0:
+            raise ValueError("the segment's descriptor is closed: it cannot be locked")
+        fcntl.lockf(self.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
 
     @classmethod
     def attach(cls, fd: int, layout: ArrayLayout) -> SharedArrays:

@@ -218,6 +218,7 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         limit = opts.limit // n + (1 if wid < opts.limit % n else 0)
     try:
         reason = router.run(limit=limit, time_limit=opts.time_limit)
+        run_ended(router)
         if endpoint.exit:
             return
         conn.send(("done", reason, bool(router.sources)))
@@ -234,6 +235,16 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         raise
     finally:
         router.cleanup()
+
+
+def run_ended(router: Router) -> None:
+    """Tell the elements that hand packets to another worker (those with a ``run_ended``
+    method: ToShmQueue) that this worker will push no more, before it reports done: the
+    consumer there empties what is left and is done too, instead of waiting for ever."""
+    for e in router.elements.values():
+        ended = getattr(e, "run_ended", None)
+        if ended is not None:
+            ended()
 
 
 def _place(router: Router, wid: int, n: int, placement: dict[str, int]) -> None:
