@@ -64,451 +64,29 @@ busy-waits between paced batches, so it keeps its core busy at any rate: with 2 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from routebricks.bench import topology as vt
+from routebricks.bench.core import IPASN_NAME, data_file
+from routebricks.bench.veth import Config, LossFree, Outcome, RouterProc, Settings, testbed
+from routebricks.errors import RouteBricksError
 
-import _veth_topology as vt  # noqa: E402
-
-from routebricks.errors import RouteBricksError  # noqa: E402
-from routebricks.netns.testbed import Testbed  # noqa: E402
-from routebricks.traffic.lossfree import TrialResult, loss_free_rate  # noqa: E402
-
-IPASN_NAME = "ipasn_20080501_v12.dat.gz"
 FLOWS = 256
 POOL_FRAMES = 65536  # distinct destinations per pass of the generator's schedule
-GEN_KP = 64  # the generator's frames per sendmmsg
 
 
-# --------------------------------------------------------------------------
-# Configurations and results
-# --------------------------------------------------------------------------
-@dataclass
-class Config:
-    kind: str  # ceiling | kernel | minimal | iproute
-    table: str = "-"  # small | 270K | -
-    workers: int = 1
-    kp: int = 0
-    method: str = ""
-    rps: bool = False
-
-    @property
-    def routebricks(self) -> bool:
-        return self.kind in ("minimal", "iproute")
-
-    @property
-    def name(self) -> str:
-        if self.kind == "kernel":
-            return "Linux kernel, RPS -> core 0" if self.rps else "Linux kernel, sender's core"
-        return {
-            "ceiling": "sender -> receiver, no router",
-            "minimal": "routebricks minimal",
-            "iproute": "routebricks IP routing",
-        }[self.kind]
-
-    @property
-    def batching(self) -> str:
-        if self.routebricks:
-            return f"kp={self.kp} kn={'on' if self.method == 'V3' else 'off'}"
-        return "-"
-
-    @property
-    def cores(self) -> str:
-        if self.routebricks:
-            return str(self.workers)
-        if self.kind == "kernel":
-            return "1" if self.rps else "s"
-        return "-"
-
-
-@dataclass
-class Outcome:
-    config: Config
-    mpps: float | None = None
-    sender_limited: bool = False
-    limit: str = ""
-    trials: int = 0
-    seconds: float = 0.0
-    gen_max_mpps: float = 0.0
-    cpu: dict[str, float] = field(default_factory=dict)  # cores busy at the reported rate
-    profile: dict[str, float] = field(default_factory=dict)  # routebricks: ns/packet
-
-
-# --------------------------------------------------------------------------
-# A routebricks router process
-# --------------------------------------------------------------------------
-def routebricks_argv() -> list[str]:
-    exe = shutil.which("routebricks")
-    if exe:
-        return [exe]
-    return [sys.executable, "-c", "import sys; from routebricks.cli import main; sys.exit(main())"]
-
-
-class RouterProc:
-    """``routebricks run CONFIG --netns NS --workers N --kp K -u SOCKET`` and its counters."""
-
-    def __init__(
-        self, ns: str, config_text: str, workers: int, kp: int, tmp: Path, tag: str
-    ) -> None:
-        from routebricks.runtime.control import ControlClient, wait_for_socket
-
-        self.conf = tmp / f"{tag}.click"
-        self.conf.write_text(config_text)
-        self.sock = tmp / f"{tag}.sock"
-        self.log = tmp / f"{tag}.log"
-        self._logf = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        argv = routebricks_argv() + [
-            "run",
-            str(self.conf),
-            "--netns",
-            ns,
-            "--workers",
-            str(workers),
-            "--kp",
-            str(kp),
-            "-u",
-            str(self.sock),
-        ]
-        # Its own session: a Ctrl-C meant for the benchmark reaches it through stop().
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=self._logf, start_new_session=True
-        )
-        self.client: Any = None
-        self.pids = [self.proc.pid]
-        try:
-            deadline = time.monotonic() + 90
-            while not self.sock.exists():
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("routebricks did not start:\n" + self._tail())
-                time.sleep(0.05)
-            wait_for_socket(str(self.sock), timeout=30)
-            self.client = ControlClient(str(self.sock), timeout=30)
-            self.counters()  # answered once every worker runs its loop
-            self.pids += vt.child_pids(self.proc.pid)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _tail(self) -> str:
-        self._logf.flush()
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def counters(self) -> dict[str, int]:
-        """rx/tx counts and drops by element and reason, summed over workers."""
-        rows = {r["element"]: r for r in json.loads(self.client.read("stats"))}
-        out = {
-            "rx": int(rows["rx"]["count"] or 0),
-            "rx_ring_drops": int(self.client.read("rx.kernel_drops") or 0),
-            "tx": int(rows["tx"]["count"] or 0),
-        }
-        for name, r in rows.items():
-            for why, n in r["drop_reasons"].items():
-                key = f"drop:{name}:{why}"
-                out[key] = out.get(key, 0) + int(n)
-        return out
-
-    def profile(self) -> dict[str, float]:
-        """Each element's own time per packet (ns), over the whole run, from its profile."""
-        rows = json.loads(self.client.read("stats"))
-        return {
-            r["class"]: float(r["ns_per_packet"]) for r in rows if r["packets"] and not r["source"]
-        }
-
-    def quiesce(self, timeout: float = 3.0) -> None:
-        """Wait until the router forwarded what it had queued (rx and tx counts stand)."""
-        last = None
-        stable_since = time.monotonic()
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            c = self.counters()
-            now = (c["rx"], c["tx"])
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            elif time.monotonic() - stable_since >= 0.03:
-                return
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self.client is not None:
-            with contextlib.suppress(Exception):
-                self.client.close()
-            self.client = None
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._logf.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.sock.unlink()
-
-
-# --------------------------------------------------------------------------
-# Trials and the search
-# --------------------------------------------------------------------------
-class Bench:
-    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
-        self.args = args
-        self.tmp = tmp
-        self.dst: list[int] = []
-
-    def log(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    @contextlib.contextmanager
-    def agents(self, tb: Testbed, dst_mac: str) -> Iterator[tuple[vt.Agent, vt.Agent]]:
-        """The generator on host ``s`` (pinned to the last core: routebricks pins worker 0
-        to the first) and the sink on host ``d`` (not pinned)."""
-        cpus = sorted(os.sched_getaffinity(0))
-        gen = sink = None
-        try:
-            gen = vt.Agent(tb, "s", "gen", "eth0", cpu=cpus[-1], log=self.tmp / "gen.log")
-            sink = vt.Agent(tb, "d", "sink", "eth0", cpu=None, log=self.tmp / "sink.log")
-            gen.call(
-                op="spec",
-                dst=self.dst,
-                dst_mac=dst_mac,
-                flows=FLOWS,
-                dst_per_packet=True,
-                pool_frames=POOL_FRAMES,
-            )
-            yield gen, sink
-        finally:
-            for a in (gen, sink):
-                if a is not None:
-                    a.close()
-
-    def trial_fn(
-        self, gen: vt.Agent, sink: vt.Agent, router: RouterProc | None, seconds: float
-    ) -> Callable[[float | None], TrialResult]:
-        settle = self.args.settle
-
-        def trial(rate: float | None) -> TrialResult:
-            if router is not None:
-                router.quiesce()
-                before = router.counters()
-            sink.call(op="start")
-            pids = {
-                "sender": [gen.proc.pid],
-                "sink": [sink.proc.pid],
-                "router": router.pids if router is not None else [],
-            }
-            cpu0 = {k: vt.process_cpu_seconds(v) for k, v in pids.items()}
-            m0, t0 = vt.machine_cpu_seconds(), time.monotonic()
-            g = gen.call(op="send", rate=rate, duration=seconds, kp=GEN_KP)
-            m1, t1 = vt.machine_cpu_seconds(), time.monotonic()
-            cpu1 = {k: vt.process_cpu_seconds(v) for k, v in pids.items()}
-            time.sleep(settle)
-            s = sink.call(op="stop")
-            dt = max(t1 - t0, 1e-3)
-            cores = {k: (cpu1[k] - cpu0[k]) / dt for k in pids}
-            cores["softirq"] = (m1[1] - m0[1]) / dt
-            cores["machine"] = (m1[0] - m0[0]) / dt
-            attempted = int(g["attempted"])
-            elapsed = max(float(g["elapsed_s"]), 1e-9)
-            extra: dict[str, Any] = {
-                "busy_drops": int(g["busy_drops"]),
-                "sink_ring_drops": int(s["ring_drops"]),
-                "p99_us": s["latency"]["p99_ns"] / 1e3,
-                "cores": cores,
-            }
-            if router is not None:
-                after = router.counters()
-                for k, v in after.items():
-                    d = v - before.get(k, 0)
-                    if d:
-                        extra[k] = d
-            # Offered = every frame handed to the veth, refused ones included (ENOBUFS: the
-            # next hop's input backlog was full, i.e. the frame was dropped there).
-            return TrialResult(
-                sent=attempted,
-                received=int(s["received"]) - int(s["duplicates"]),
-                achieved_rate=attempted / elapsed,
-                extra=extra,
-            )
-
-        return trial
-
-    def measure(
-        self, cfg: Config, gen: vt.Agent, sink: vt.Agent, router: RouterProc | None = None
-    ) -> Outcome:
-        """The loss-free rate of one configuration: an unpaced probe, then the search."""
-        args = self.args
-        t_start = time.monotonic()
-        out = Outcome(cfg)
-        base = self.trial_fn(gen, sink, router, args.trial_seconds)
-        tol = args.tolerance
-
-        def passed(res: TrialResult, rate: float) -> bool:
-            return res.loss_fraction <= tol and (res.achieved_rate or 0.0) >= 0.95 * rate
-
-        passing: dict[float, TrialResult] = {}
-
-        def trial(rate: float) -> TrialResult:
-            # Best of N: a failing rate is tried again (noise only ever adds loss). A trial
-            # that lost nothing but fell short of the rate (another process held the
-            # sender's core) says nothing about the router: one more try for those.
-            attempts = 0
-            while True:
-                res = base(rate)
-                out.trials += 1
-                attempts += 1
-                if passed(res, rate):
-                    passing[rate] = res
-                    break
-                short_only = res.loss_fraction <= tol
-                if attempts >= args.repeat + (1 if short_only else 0):
-                    break
-            if args.verbose:
-                self.log(
-                    f"    {rate / 1e6:7.3f} Mpps offered: {_describe(res)}"
-                    f" -> {'pass' if passed(res, rate) else 'fail'}"
-                )
-            return res
-
-        if router is not None:  # warm the path (page faults, caches) before counting
-            self.trial_fn(gen, sink, router, 0.3)(50e3)
-        probe = base(None)
-        out.trials += 1
-        if args.verbose:
-            self.log(f"    unpaced probe: {_describe(probe)}")
-        if probe.loss_fraction <= tol:
-            # Lossless at the sender's max: the row is the sender's max, so take its best
-            # (the ceiling, every other row's reference, gets more tries).
-            extra = max(args.repeat, 5) if cfg.kind == "ceiling" else args.repeat
-            for _ in range(extra - 1):
-                again = base(None)
-                out.trials += 1
-                if args.verbose:
-                    self.log(f"    unpaced probe: {_describe(again)}")
-                if again.loss_fraction <= tol and (again.achieved_rate or 0) > (
-                    probe.achieved_rate or 0
-                ):
-                    probe = again
-        gmax = probe.achieved_rate or 0.0
-        out.gen_max_mpps = gmax / 1e6
-        delivered = probe.received / max(probe.sent, 1) * gmax
-        if probe.loss_fraction <= tol:
-            # The router kept up with everything the sender could offer.
-            out.mpps, out.sender_limited = delivered / 1e6, True
-            out.limit = "sender (no loss at its max)"
-            out.cpu = probe.extra["cores"]
-        else:
-            hi = max(min(0.97 * gmax, 1.2 * delivered), 2e3)
-            lo = min(max(0.45 * delivered, 2e3), hi)
-            top = 0.97 * gmax  # the highest rate the sender can pace reliably
-            rate: float | None = None
-            fails: list[tuple[float, TrialResult, str]] = []
-            for _ in range(4):
-                res = loss_free_rate(
-                    trial, lo, hi, tolerance=tol, precision=args.precision, max_trials=16
-                )
-                fails += [(t.rate, t.result, t.reason) for t in res.trials if not t.passed]
-                if res.rate is None:
-                    hi, lo = lo, lo / 4  # even the low end failed: look lower
-                    continue
-                rate = max(rate or 0.0, res.rate)
-                if res.rate < hi or hi >= 0.999 * top:
-                    break
-                # The top of the range passed (an overloaded router delivers less than it
-                # can forward loss-free): search above it.
-                lo, hi = hi, min(top, 2 * hi)
-            if rate is not None:
-                out.mpps = rate / 1e6
-                out.sender_limited = rate >= 0.9 * gmax
-                out.cpu = passing[rate].extra["cores"] if rate in passing else {}
-            above = [f for f in fails if rate is None or f[0] > rate]
-            if above:
-                r0, worst, reason = min(above, key=lambda f: f[0])
-                out.limit = _blame(worst, tol, reason, r0)
-            else:
-                out.limit = _blame(probe, tol, "", gmax)
-        out.seconds = time.monotonic() - t_start
-        return out
-
-
-def _describe(r: TrialResult) -> str:
-    x = r.extra
-    parts = [
-        f"offered {r.sent:,} ({(r.achieved_rate or 0) / 1e6:.3f} Mpps)",
-        f"lost {r.loss_fraction:.3%}",
-    ]
-    for k in ("busy_drops", "rx_ring_drops", "sink_ring_drops"):
-        if x.get(k):
-            parts.append(f"{k} {x[k]:,}")
-    for k, v in x.items():
-        if k.startswith("drop:"):
-            parts.append(f"{k[5:]} {v:,}")
-    parts.append(f"p99 {x.get('p99_us', 0):.0f} us")
-    c = x.get("cores", {})
-    parts.append("cores " + " ".join(f"{k} {v:.2f}" for k, v in c.items()))
-    return ", ".join(parts)
-
-
-def _blame(r: TrialResult, tol: float, reason: str, rate: float) -> str:
-    """Where the frames of the lowest failing trial went (the biggest share)."""
-    if r.loss_fraction <= tol:
-        return f"sender (offered {(r.achieved_rate or 0) / 1e6:.3f} of {rate / 1e6:.3f})"
-    x = r.extra
-    lost = max(r.sent - r.received, 0)
-    named = {
-        "input backlog": x.get("busy_drops", 0),
-        "router rx ring": x.get("rx_ring_drops", 0),
-        "sink ring": x.get("sink_ring_drops", 0),
-    }
-    for k, v in x.items():
-        if k.startswith("drop:"):
-            _, elem, why = k.split(":", 2)
-            named[f"router {elem}: {why}"] = v
-    named["late (queued > settle)"] = max(lost - sum(named.values()), 0)
-    where, n = max(named.items(), key=lambda kv: kv[1])
-    return f"{where} ({n / max(r.sent, 1):.1%} at {rate / 1e6:.3f})"
-
-
-# --------------------------------------------------------------------------
-# Phases
-# --------------------------------------------------------------------------
 def data_path() -> Path:
-    env = os.environ.get("ROUTEBRICKS_DATA")
-    cands = ([Path(env)] if env else []) + [Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for d in cands:
-        if (d / IPASN_NAME).is_file():
-            return d / IPASN_NAME
-    raise SystemExit(f"{IPASN_NAME} not found (set ROUTEBRICKS_DATA to its directory)")
-
-
-@contextlib.contextmanager
-def testbed(spec: Any) -> Iterator[Testbed]:
-    """A testbed that is removed on exit. Building it is retried once: on a shared machine
-    someone's ``routebricks testbed down`` (every testbed) may remove it half built."""
-    tb = Testbed(spec)
-    try:
-        try:
-            tb.up()
-        except Exception:  # noqa: BLE001 - one retry, then the error stands
-            tb.down()
-            time.sleep(1.0)
-            tb = Testbed(spec)
-            tb.up()
-        yield tb
-    finally:
-        tb.down()
+    path = data_file(IPASN_NAME)
+    if path is None:
+        raise SystemExit(f"{IPASN_NAME} not found (set ROUTEBRICKS_DATA to its directory)")
+    return path
 
 
 def routebricks_configs(quick: bool) -> list[Config]:
@@ -537,7 +115,10 @@ def run(args: argparse.Namespace, results: list[Outcome]) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="veth-fwd-") as tmpdir:
         tmp = Path(tmpdir)
-        bench = Bench(args, tmp)
+        settings = Settings(trial_seconds=args.trial_seconds, repeat=args.repeat,
+                            settle=args.settle, tolerance=args.tolerance,
+                            precision=args.precision, verbose=args.verbose)
+        bench = LossFree(settings, tmp, log=lambda t: print(t, file=sys.stderr, flush=True))
         routes = load_ipasn(data_path(), nports=1)
         net, length = routes.net, routes.length
         bench.dst = vt.destinations(net, length, POOL_FRAMES)
@@ -561,13 +142,13 @@ def run(args: argparse.Namespace, results: list[Outcome]) -> None:
 
         # 1. The ceiling: the generator straight into the sink.
         bench.log("sender -> receiver on one veth pair")
-        with testbed(vt.pair_spec()) as tb, bench.agents(tb, vt.RECEIVER_MAC) as (gen, sink):
-            report(bench.measure(Config("ceiling"), gen, sink))
+        with testbed(vt.pair_spec()) as tb, bench.agents(tb) as (gen, sink):
+            report(bench.measure(Config("ceiling"), gen, sink, vt.RECEIVER_MAC))
 
         # 2. The Linux kernel between the same veth links: small table, then 270K routes.
         with testbed(vt.three_node_spec(kernel=True)) as tb:
             vt.kernel_router_setup(tb)
-            with bench.agents(tb, vt.ROUTER_MAC0) as (gen, sink):
+            with bench.agents(tb) as (gen, sink):
                 for table in ("small", "270K"):
                     if table == "270K":
                         t = time.monotonic()
@@ -584,14 +165,15 @@ def run(args: argparse.Namespace, results: list[Outcome]) -> None:
                         bench.log(
                             f"Linux kernel, {table} table, {'RPS -> core 0' if rps else 'no RPS'}"
                         )
-                        report(bench.measure(Config("kernel", table, rps=rps), gen, sink))
+                        report(bench.measure(Config("kernel", table, rps=rps), gen, sink,
+                                             vt.ROUTER_MAC0))
                         if rps:
                             vt.set_rps(tb.ns("r"), "eth0", set())
 
         # 3. routebricks.
         with (
             testbed(vt.three_node_spec(kernel=False)) as tb,
-            bench.agents(tb, vt.ROUTER_MAC0) as (gen, sink),
+            bench.agents(tb) as (gen, sink),
         ):
             for i, cfg in enumerate(routebricks_configs(args.quick)):
                 bench.log(
@@ -602,7 +184,7 @@ def run(args: argparse.Namespace, results: list[Outcome]) -> None:
                 router = None
                 try:
                     router = RouterProc(tb.ns("r"), text, cfg.workers, cfg.kp, tmp, f"rb{i}")
-                    o = bench.measure(cfg, gen, sink, router)
+                    o = bench.measure(cfg, gen, sink, vt.ROUTER_MAC0, router)
                     o.profile = router.profile()
                     report(o)
                 except (RuntimeError, OSError, RouteBricksError) as e:
