@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from routebricks.cluster.rows import print_rows
 from routebricks.errors import RouteBricksError
 
 if TYPE_CHECKING:  # the model is imported when the command runs
@@ -176,7 +176,7 @@ def plan(ports: int | None, server: str, rate_text: str, nics: int | None,
                if param.name in ("nics", "nic_text", "processing_text", "ports_per_server")
                and ctx.params[param.name] is not None]
     summary = config.summary + (f"; with {', '.join(changed)}" if changed else "")
-    _show(title, _rows(p, summary, processing, traffic, limit, switched))
+    print_rows(title, _rows(p, summary, processing, traffic, limit, switched))
 
 
 def _write_cluster(p: Plan, path: Path, command: str, mesh_limit: int) -> None:
@@ -257,26 +257,6 @@ def _rows(p: Plan, summary: str, processing: int, traffic: str, limit: int,
         ("switched cost", f"${switched.cost_usd:,}; a packet crosses {switched.switch_hops} "
                           f"switch{'es' if switched.switch_hops > 1 else ''}"),
     ]
-
-
-def _show(title: str, rows: list[tuple[str, str]]) -> None:
-    """A rich table on a terminal; aligned plain text otherwise (pipes, files, tests)."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=title, show_header=False, title_justify="left", box=None,
-                  pad_edge=False)
-        t.add_column("what", style="bold")
-        t.add_column("value")
-        for k, v in rows:
-            t.add_row(k, v)
-        Console(soft_wrap=True).print(t)
-        return
-    width = max(len(k) for k, _ in rows)
-    click.echo(title)
-    for k, v in rows:
-        click.echo(f"  {k:<{width}}  {v}")
 
 
 def plot_figure3(path: Path, rate: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
+from routebricks.cluster.rows import print_rows
 from routebricks.cluster.simulate import (
     MATRICES,
     TOPOLOGIES,
@@ -172,26 +172,6 @@ def report_rows(sc: Scenario, res: Any) -> list[tuple[str, str]]:
     rows.append(("run time", f"{res.elapsed:.2f} s"
                  + (f" ({res.steps:,} time steps)" if sc.model == "packet" else "")))
     return rows
-
-
-def print_rows(title: str, rows: list[tuple[str, str]]) -> None:
-    """A rich table on a terminal, aligned plain text otherwise (pipes, files, tests)."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=title, show_header=False, title_justify="left", box=None,
-                  pad_edge=False)
-        t.add_column("what", style="bold")
-        t.add_column("value")
-        for k, v in rows:
-            t.add_row(k, v)
-        Console(soft_wrap=True).print(t)
-        return
-    width = max(len(k) for k, _ in rows)
-    click.echo(title)
-    for k, v in rows:
-        click.echo(f"  {k:<{width}}  {v}")
 
 
 def as_json(sc: Scenario, res: Any) -> dict[str, Any]:
