@@ -126,6 +126,14 @@ def test_required_python_that_raises_is_named_with_its_line(tmp_path: Path) -> N
     assert "raise ValueError('boom')" in str(e) and "r.click:1:9" in str(e)
 
 
+def test_required_python_with_a_name_too_long_is_an_error_not_a_traceback(
+        tmp_path: Path) -> None:
+    (tmp_path / "r.click").write_text(f'require(python "{"9" * 5000}.py"); Idle -> Discard;\n')
+    with pytest.raises(ConfigError) as ei:
+        parse_file(tmp_path / "r.click")
+    assert "File name too long" in str(ei.value) and "r.click:1:9" in str(ei.value)
+
+
 def test_required_python_with_a_syntax_error_is_named_with_its_line(tmp_path: Path) -> None:
     (tmp_path / "syn.py").write_text("import numpy\n\ndef f(:\n    pass\n")
     (tmp_path / "r.click").write_text('require(python "syn.py"); Idle -> Discard;\n')

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from routebricks.engine.element import REGISTRY, Element
 from routebricks.engine.graph import Requirement
-from routebricks.errors import ConfigError, Position
+from routebricks.errors import ConfigError, Position, shown
 
 _loaded = False
 #: Features a configuration may require(). compact_config is Click's hint to keep the
@@ -138,7 +138,14 @@ def make_requirement_loader(base_dir: str | Path | None):  # noqa: ANN201
             p = Path(r.value)
             if not p.is_absolute() and base_dir is not None:
                 p = Path(base_dir) / p
-            if not p.is_file():
+            try:
+                found = p.is_file()
+            except OSError as e:  # a name too long, say: is_file only hides ENOENT and kin
+                raise ConfigError(
+                    f"cannot load elements from {shown(r.value)}: {e.strerror}", r.pos,
+                    "the path is relative to the configuration file",
+                ) from None
+            if not found:
                 raise ConfigError(
                     f"cannot load elements from {r.value!r}: no such file", r.pos,
                     "the path is relative to the configuration file",
