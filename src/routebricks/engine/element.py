@@ -199,6 +199,11 @@ class Element:
     READS_DEVICES: ClassVar[bool] = False
     #: Runs on every worker (a device's fanout member each), not on worker 0 only.
     EVERY_WORKER: ClassVar[bool] = False
+    #: A source that a restarted worker runs again because it goes on where the dead
+    #: process stopped (a device's ring, a shared-memory queue); other sources (a trace
+    #: file, InfiniteSource) would send their packets again from the start, so a
+    #: restarted worker leaves them out.
+    RESUMES: ClassVar[bool] = False
     #: The most of a packet the element reads, where declared: "ethernet" (the Ethernet
     #: header at most: a cluster's switching by MAC, which the cluster's tests check every
     #: server after the input keeps to). None: not declared (it may read any header).
@@ -333,6 +338,17 @@ class Element:
     def devices_read(self) -> list[str]:
         """The network devices this element receives from (the runtime claims them)."""
         return []
+
+    def home_worker(self, placement: dict[str, int] | None = None) -> int | None:
+        """The worker that runs this element's task: StaticThreadSched's placement (or
+        ``placement``) modulo the number of workers, else None for an EVERY_WORKER element
+        (every worker) and worker 0 for the rest."""
+        r = self.router
+        if placement is None:
+            placement = getattr(r, "placement", None) or {}
+        if self.name in placement:
+            return placement[self.name] % max(1, int(getattr(r, "nworkers", 1) or 1))
+        return None if self.EVERY_WORKER else 0
 
     def export_state(self) -> dict[str, np.ndarray]:
         """PUBLISHES_STATE elements: the arrays the data path reads (control plane)."""

@@ -84,6 +84,8 @@ class Router:
         self.heartbeat_slot = 0
         self.peer_write: Callable[[str, str], None] | None = None  # set in workers
         self.placement: dict[str, int] = {}  # element -> worker (StaticThreadSched)
+        # Sources a restarted worker does not run again (they would repeat their packets).
+        self.left_out: list[Element] = []
         self.hold = False  # without sources of its own, run until told to stop (workers)
         self.elapsed = 0.0
         self.stop_listener: Callable[[str], bool] | None = None  # DriverManager

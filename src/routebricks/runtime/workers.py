@@ -149,15 +149,6 @@ def reads_devices(graph: Graph) -> bool:
                for d in graph.elements.values())
 
 
-def home_worker(e: Any, placement: dict[str, int], nworkers: int) -> int | None:
-    """The worker that runs element ``e``'s task: None for every worker (devices)."""
-    if e.name in placement:
-        return placement[e.name] % nworkers
-    if getattr(e, "EVERY_WORKER", False):
-        return None
-    return 0
-
-
 def _watch_compiles(board: WorkerBoard, slot: int) -> None:
     """Mark this worker's slot while numba compiles: the watchdog leaves it alone then."""
     from numba.core import event
@@ -200,10 +191,12 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         # A new configuration (hotconfig) places its own sources the same way.
         router.after_swap = lambda r: _place(r, wid, n, r.placement or opts.placement)
         if restarted:
-            # A source that is not a device would send its packets again from the start.
-            once = {id(s) for s in router.sources if not getattr(s, "EVERY_WORKER", False)}
-            router.tasks = [t for t in router.tasks if id(t) not in once]
-            router.sources = [s for s in router.sources if id(s) not in once]
+            # A source that does not resume (RESUMES: a device, a shared-memory queue)
+            # would send its packets again from the start.
+            once = [s for s in router.sources if not s.RESUMES]
+            router.tasks = [t for t in router.tasks if all(t is not s for s in once)]
+            router.sources = [s for s in router.sources if not any(s is o for o in once)]
+            router.left_out = once
         router.hold = True
         router.control = endpoint = PipeEndpoint(conn)
         router.peer_write = lambda spec, value: conn.send(("peers", spec, value))
@@ -250,9 +243,8 @@ def run_ended(router: Router) -> None:
 def _place(router: Router, wid: int, n: int, placement: dict[str, int]) -> None:
     """Keep the tasks and sources that run on worker ``wid`` (StaticThreadSched; devices
     on every worker)."""
-    router.tasks = [t for t in router.tasks if home_worker(t, placement, n) in (None, wid)]
-    router.sources = [s for s in router.sources
-                      if home_worker(s, placement, n) in (None, wid)]
+    router.tasks = [t for t in router.tasks if t.home_worker(placement) in (None, wid)]
+    router.sources = [s for s in router.sources if s.home_worker(placement) in (None, wid)]
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:

@@ -261,3 +261,80 @@ def test_killed_router_leaves_no_shared_memory(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+# ---------------------------------------------------------------------- restarts
+def _start_pipeline(tmp_path: Path, n: int) -> tuple[subprocess.Popen[str], str]:
+    """A two-worker pipeline of ``n`` paced packets (about 4 s), its handlers printed at
+    the end; returns the process and its control socket once both workers run."""
+    sock = str(tmp_path / "ctl.sock")
+    config = (f"src :: RatedSource(RATE {n // 4}, LIMIT {n}, LENGTH 64) "
+              f"-> tq :: ToShmQueue(q, {2 * n}); "
+              "fsq :: FromShmQueue(q) -> c :: Counter -> Discard; "
+              "StaticThreadSched(src 0, fsq 1);")
+    args = [sys.executable, "-m", "routebricks.cli", "run", "-e", config, "--workers", "2",
+            "-u", sock]
+    for h in ("c.count", "tq.count", "tq.drops", "tq.length", "fsq.by_worker"):
+        args += ["-h", h]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_socket(sock, timeout=180)
+    return proc, sock
+
+
+def _worker_pid(sock: str, wid: int) -> int:
+    with ControlClient(sock) as c:
+        table = c.read("workers")
+    for line in table.splitlines():
+        if line.startswith(f"worker {wid}\t"):
+            return int(line.split("\t")[1].split()[1])
+    raise AssertionError(table)
+
+
+def _kill_when_counting(sock: str, wid: int) -> int:
+    """SIGKILL worker ``wid`` once packets flow through the queue; its pid."""
+    deadline = time.monotonic() + 60
+    with ControlClient(sock) as c:
+        while int(c.read("c.count")) == 0:
+            assert time.monotonic() < deadline, "no packet crossed the queue"
+            time.sleep(0.05)
+    pid = _worker_pid(sock, wid)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _finish(proc: subprocess.Popen[str]) -> dict[str, str]:
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "restart" in err  # the supervisor said so
+    return handler_values(out, ("c.count", "tq.count", "tq.drops", "tq.length",
+                                "fsq.by_worker"))
+
+
+def test_a_restarted_consumer_goes_on_emptying_the_queue(tmp_path: Path) -> None:
+    n = 20_000
+    proc, sock = _start_pipeline(tmp_path, n)
+    dead = _kill_when_counting(sock, 1)
+    h = _finish(proc)
+    # The restarted consumer (a new process) took the rest out: nothing stayed behind and
+    # nothing was dropped, although the producer went on putting.
+    assert h["tq.length"] == "0" and dropped(h["tq.drops"]) == 0
+    assert int(h["tq.count"]) == n
+    lines = h["fsq.by_worker"].splitlines()
+    assert lines and all(f"pid {dead}" not in line for line in lines)
+    assert 0 < int(h["c.count"]) <= n
+
+
+def test_a_restarted_producer_closes_the_queue_and_the_run_ends(tmp_path: Path) -> None:
+    # The producer's source is not run again after a restart (it would send its packets
+    # from the start): its restarted worker closes the ring in the dead one's place, so
+    # the consumer empties it and the router stops by itself.
+    proc, sock = _start_pipeline(tmp_path, 40_000)
+    _kill_when_counting(sock, 0)
+    h = _finish(proc)
+    assert h["tq.length"] == "0"
+    assert 0 < int(h["c.count"]) < 40_000

@@ -40,7 +40,9 @@ class FromDevice(Source):
     Behaviour: with N workers each worker opens its own receive socket on the interface and
         the sockets join one PACKET_FANOUT hash group, so the kernel spreads packets by flow
         over the workers (queue i = member i): each queue one core, each packet one core,
-        per-flow order kept. Our own transmissions are not received (PACKET_IGNORE_OUTGOING).
+        per-flow order kept. Placed on one worker (StaticThreadSched), only that
+        worker opens a socket: the device has one queue. Our own transmissions are not
+        received (PACKET_IGNORE_OUTGOING).
         Each packet's timestamp annotation is its kernel receive time, and its
         ``packet_type`` annotation how the kernel saw it arrive (``sll_pkttype``, read from
         the ring with the frame): 0 to the interface's address, 1 link-level broadcast, 2
@@ -82,6 +84,7 @@ class FromDevice(Source):
     )
     #: A device is read by every worker (one fanout member each), not by worker 0 only.
     EVERY_WORKER = True
+    RESUMES = True
     READS_DEVICES = True
     #: Every reason this element drops a packet for, and what it means.
     DROPS: ClassVar[dict[str, str]] = {
@@ -111,9 +114,14 @@ class FromDevice(Source):
         warmup()
         router = self.router
         nworkers = getattr(router, "nworkers", 1)
+        home = self.home_worker()
+        if home is not None and nworkers > 1 and home != getattr(router, "worker_id", 0):
+            # Placed on another worker (StaticThreadSched): a socket here would take its
+            # share of the frames and never be read.
+            return
         group = None
         try:
-            if nworkers > 1:
+            if nworkers > 1 and home is None:  # read on every worker: one queue each
                 group = fanout_group_id(resolve_ifindex(self.devname),
                                         getattr(router, "instance", 0))
             self.ring = RxRing(self.devname, version=3 if self.method == "V3" else 2,

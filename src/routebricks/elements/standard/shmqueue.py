@@ -166,6 +166,12 @@ class ToShmQueue(Element):
         """Claim the ring if this process runs a task that feeds it: a second worker that
         would feed it too is refused here, before any packet moves."""
         if not self._feeds_here():
+            if self._feeds_here(self.router.left_out if self.router else []):
+                # A restarted producer whose sources do not run again (they would repeat
+                # their packets): the stream ended with the dead process, so close the
+                # ring in its place; the consumer is done once it has emptied it.
+                self.ring.claim()
+                self.ring.close()
             return
         owner = self.ring.claim()
         if owner != os.getpid():
@@ -176,8 +182,9 @@ class ToShmQueue(Element):
                 "worker a queue of its own")
         self._producer = True
 
-    def _feeds_here(self) -> bool:
-        """Whether a task of this process (after placement) is upstream of this element."""
+    def _feeds_here(self, tasks: list[Element] | None = None) -> bool:
+        """Whether a task of this process (after placement; or one of ``tasks``) is
+        upstream of this element."""
         r = self.router
         if r is None:
             return False
@@ -191,7 +198,7 @@ class ToShmQueue(Element):
                 if src not in seen:
                     seen.add(src)
                     todo.append(src)
-        return any(t.name in seen for t in r.tasks)
+        return any(t.name in seen for t in (r.tasks if tasks is None else tasks))
 
     def run_ended(self) -> None:
         """The worker's run ended: as the producer, close the ring (the end of the stream;
@@ -305,6 +312,7 @@ class FromShmQueue(Element):
     port_count = "0/1"
     processing = "/h"
     IS_SOURCE = True
+    RESUMES = True  # what the ring holds is still there for a restarted consumer
     ARGS = (
         _NAME,
         Arg("BURST", Burst, None, positional=True),
