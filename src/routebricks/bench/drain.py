@@ -30,7 +30,8 @@ from pathlib import Path
 from routebricks.bench import topology as topo
 from routebricks.bench.core import Skip, need_root, need_tool
 
-__all__ = ["DrainBed", "DrainResult", "drain_bed", "routebricks_argv"]
+__all__ = ["DrainBed", "DrainResult", "drain_bed", "per_worker", "routebricks_argv", "stop_router",
+           "wait_started"]
 
 FLOWS = 4096  # the fanout hash spreads flows, not packets: 4096 split ~51/49
 
@@ -98,7 +99,7 @@ class DrainBed:
              "--workers", str(workers), "--kp", str(kp), "-u", str(sock), "--no-profile"],
             stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         try:
-            _wait_socket(proc, sock, self.tmp / f"{tag}.log", wait_for_socket)
+            wait_started(proc, sock, self.tmp / f"{tag}.log", wait_for_socket)
             with ControlClient(str(sock), timeout=30) as c:
                 c.read("c.count")  # answered once every worker runs its loop
                 # Paced so the rings take it all (V2: 65,536 slots per worker).
@@ -116,24 +117,24 @@ class DrainBed:
                     done = int(c.read("c.count"))
                     if done != last:
                         last, t_last = done, time.perf_counter()
-                counts = _per_worker(c, "c.count")
-                rates = _per_worker(c, "c.rate")
+                counts = per_worker(c, "c.count")
+                rates = per_worker(c, "c.rate")
             busy = max((n / r for n, r in zip(counts, rates, strict=True) if r > 0),
                        default=0.0)
             mpps = sum(counts) / busy / 1e6 if busy > 0 else 0.0
             return DrainResult(mpps, done, offered, dropped, [int(x) for x in counts])
         finally:
-            _stop(proc)
+            stop_router(proc)
             log.close()
 
 
-def _per_worker(c: object, spec: str) -> list[float]:
+def per_worker(c: object, spec: str) -> list[float]:
     """One value per worker (READEACH: ``worker N: value`` lines)."""
     text = c.read(spec, each=True)  # type: ignore[attr-defined]
     return [float(line.split(":", 1)[1]) for line in text.splitlines()]
 
 
-def _wait_socket(proc: subprocess.Popen[bytes], sock: Path, log: Path, wait: object) -> None:
+def wait_started(proc: subprocess.Popen[bytes], sock: Path, log: Path, wait: object) -> None:
     deadline = time.monotonic() + 120
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -143,7 +144,7 @@ def _wait_socket(proc: subprocess.Popen[bytes], sock: Path, log: Path, wait: obj
     wait(str(sock), timeout=60)  # type: ignore[operator]
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_router(proc: subprocess.Popen[bytes]) -> None:
     import signal
 
     if proc.poll() is None:

@@ -121,11 +121,12 @@ class GenAgent(Agent):
                   dst_per_packet=dst_per_packet, pool_frames=pool_frames, src_ip=src_ip,
                   order=order)
 
-    def send(self, *, rate: str | float | None, duration: float,
-             kp: int = 32) -> dict[str, Any]:
+    def send(self, *, rate: str | float | None, duration: float, kp: int = 32,
+             count: int | None = None) -> dict[str, Any]:
         """Send for ``duration`` seconds at ``rate`` (pps, or '100k', '10Mbps', None for
-        as fast as possible); :class:`~routebricks.traffic.gen.GenResult` as a dict."""
-        return self.call(op="send", rate=rate, duration=duration, kp=kp)
+        as fast as possible), or until ``count`` frames if given first;
+        :class:`~routebricks.traffic.gen.GenResult` as a dict."""
+        return self.call(op="send", rate=rate, duration=duration, kp=kp, count=count)
 
 
 class SinkAgent(Agent):
@@ -178,6 +179,7 @@ def _gen_agent(ifname: str) -> None:
             elif req["op"] == "send":
                 g = Generator(ifname, st.spec, rate=req.get("rate"),
                               duration=float(req["duration"]), kp=int(req.get("kp", 32)),
+                              count=None if req.get("count") is None else int(req["count"]),
                               pool_frames=st.pool_frames, progress=False)
                 try:
                     res = g.run()

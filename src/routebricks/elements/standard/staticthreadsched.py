@@ -19,7 +19,8 @@ class StaticThreadSched(Element):
     Behaviour: by default a device element (FromDevice, ToDevice) runs on every worker, one
         queue each, and other sources (FromDump, InfiniteSource, ...) on worker 0. A
         placement here overrides that: the task runs on worker THREAD modulo the number of
-        workers. With one worker it only checks its arguments. A name that matches no
+        workers (a placed FromDevice is read by that worker alone: a port with one queue).
+        With one worker it only checks its arguments. A name that matches no
         element, or a negative worker, is a configuration error.
     Handlers:
         placement (read): one ``ELEMENT WORKER`` line per placed element.
