@@ -11,6 +11,10 @@ import signal
 import subprocess
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
+
+#: The four-port router and its hosts that the README's examples use.
+EXAMPLE_TESTBED = Path(__file__).resolve().parents[2] / "examples" / "testbed.toml"
 
 
 def can_make_namespaces() -> str | None:
@@ -26,6 +30,19 @@ def can_make_namespaces() -> str | None:
     except Exception as e:  # noqa: BLE001 - any failure means: cannot test here
         return f"cannot create network namespaces: {e}"
     return None
+
+
+@contextlib.contextmanager
+def example_testbed() -> Iterator[object]:
+    """examples/testbed.toml, up for the block and removed after it, also on failure."""
+    from routebricks.netns.testbed import Testbed, TestbedSpec
+
+    bed = Testbed(TestbedSpec.from_toml(EXAMPLE_TESTBED))
+    try:
+        bed.up()
+        yield bed
+    finally:
+        bed.down()
 
 
 def stop_router(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[str, str]:

@@ -23,11 +23,11 @@ from nstest import (
     UDP_RECEIVER,
     can_make_namespaces,
     check_transfer,
+    example_testbed,
     when_ready,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TESTBED = REPO / "examples" / "testbed.toml"
 CONFIG = REPO / "examples" / "iprouter.click"
 
 SKIP = can_make_namespaces()
@@ -36,14 +36,8 @@ pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKI
 
 @pytest.fixture
 def tb() -> Iterator[object]:
-    from routebricks.netns.testbed import Testbed, TestbedSpec
-
-    bed = Testbed(TestbedSpec.from_toml(TESTBED))
-    try:
-        bed.up()
+    with example_testbed() as bed:
         yield bed
-    finally:
-        bed.down()
 
 
 def router(tb: object, *args: str, workers: int = 2) -> object:

@@ -11,10 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nstest import can_make_namespaces
-
-REPO = Path(__file__).resolve().parents[2]
-TESTBED = REPO / "examples" / "testbed.toml"
+from nstest import can_make_namespaces, example_testbed
 
 SKIP = can_make_namespaces()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(SKIP is not None, reason=SKIP or "")]
@@ -36,14 +33,8 @@ SEND = textwrap.dedent("""
 
 @pytest.fixture
 def tb() -> Iterator[object]:
-    from routebricks.netns.testbed import Testbed, TestbedSpec
-
-    bed = Testbed(TestbedSpec.from_toml(TESTBED))
-    try:
-        bed.up()
+    with example_testbed() as bed:
         yield bed
-    finally:
-        bed.down()
 
 
 @pytest.mark.parametrize("home", [0, 1])
