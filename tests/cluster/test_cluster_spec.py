@@ -180,3 +180,19 @@ def test_a_bad_prefix_is_refused_before_anything_is_made(cmd: list[str]) -> None
     assert "Traceback" not in res.stderr
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "rbbench-" not in ns
+
+
+@pytest.mark.parametrize("example", ["rb4.toml", "nfly4.toml"])
+def test_status_counts_input_at_each_external_port_only(example: str) -> None:
+    # `cluster status` counts a server's input at the device reads of the external ports
+    # its generated configuration names: one per port, none on internal links or switches.
+    from routebricks.cluster.config import is_external_input, server_config
+    from routebricks.engine.router import parse_text
+
+    spec = load_cluster(REPO / "examples" / example)
+    for s in spec.servers:
+        g = parse_text(server_config(spec, s.name, None), "<cluster>")
+        reads = [n for n, d in g.elements.items() if is_external_input(n, d.class_name)]
+        assert len(reads) == len(s.ports), (s.name, reads)
+    assert not is_external_input("extra/FromDevice@4", "FromDevice")
+    assert not is_external_input("ext0/Counter@5", "Counter")

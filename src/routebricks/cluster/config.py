@@ -45,6 +45,18 @@ RX_TIMEOUT_MS = 4
 RX_RING = f"BLOCK_SIZE 16384, BLOCKS 1024, TIMEOUT {RX_TIMEOUT_MS}"
 
 
+#: The compound element of an external port in a server's configuration: ``ext<local>``.
+EXTERNAL_PORT = "ext"
+
+
+def is_external_input(element: str, class_name: str) -> bool:
+    """Whether a stats row's element (``element`` of class ``class_name``) is a device read
+    of one of the external ports :func:`server_config` writes: the cluster's input."""
+    outer = element.split("/", 1)[0]
+    return (class_name == "FromDevice" and outer.startswith(EXTERNAL_PORT)
+            and outer[len(EXTERNAL_PORT):].isdigit())
+
+
 def port_mac(spec: ClusterSpec, port: Port) -> str:
     if port.mac:
         return port.mac
@@ -199,9 +211,9 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
     w("")
     w("// This server's external ports: in to the lookup, out to the next hop.")
     for p in me.ports:
-        w(f"ext{p.local} :: ExternalPort({p.interface}, {p.ip}, {port_mac(spec, p)}, "
+        w(f"{EXTERNAL_PORT}{p.local} :: ExternalPort({p.interface}, {p.ip}, {port_mac(spec, p)}, "
           f"{p.index + 1});")
-        w(f"ext{p.local} -> rt;")
+        w(f"{EXTERNAL_PORT}{p.local} -> rt;")
     w("")
     w("// Every port's output processing, done here, at the input server.")
     for p in ports:
@@ -209,7 +221,7 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
         w(f"out{p.index} [1] -> rt;")
         s = owner[p.index]
         if s is me:
-            w(f"out{p.index} -> ext{p.local};")
+            w(f"out{p.index} -> {EXTERNAL_PORT}{p.local};")
         else:
             w(f"out{p.index} -> ClusterEncap(SERVER {spec.mac_server(s)}, PORT {p.local}) "
               "-> vlb;")
@@ -232,7 +244,7 @@ def server_config(spec: ClusterSpec, name: str, routes: Path | None = ...) -> st
     w(f"vlb [{me.index}] -> Discard;")
     w(f"sw [{me.index}] -> dec;")
     for p in me.ports:
-        w(f"dec [{p.local}] -> ext{p.local};")
+        w(f"dec [{p.local}] -> {EXTERNAL_PORT}{p.local};")
     w("")
     w("// The internal links: data frames to the switch, BFD between the two ends.")
     notify = '"vlb.peer sw.peer"'
@@ -286,7 +298,7 @@ def _nfly_io_tail(spec: ClusterSpec, name: str, w: Callable[[str], None]) -> Non
       f"FLOWLETS {str(spec.flowlets).lower()});")
     w(f"dec :: ClusterDecap(PORTS {len(me.ports)});")
     for p in me.ports:
-        w(f"dec [{p.local}] -> ext{p.local};")
+        w(f"dec [{p.local}] -> {EXTERNAL_PORT}{p.local};")
     w("")
     w(f"// The link to stage-1 switch {peer}: frames for this server (MAC byte 1 = "
       f"{b.terminal(name)}) to")

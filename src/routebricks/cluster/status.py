@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from routebricks.cluster.config import is_external_input
 from routebricks.cluster.launch import ClusterState
 from routebricks.errors import RouteBricksError
 
@@ -49,7 +50,7 @@ def snapshot_server(state: ClusterState, name: str) -> ServerSnapshot:
         for r in rows:
             el, cls = r["element"], r["class"]
             role = getattr(get_class(cls), "CLUSTER_ROLE", None)
-            if cls == "FromDevice" and el.startswith("ext"):
+            if is_external_input(el, cls):
                 snap.input += int(r.get("count") or r["packets"])
             elif role == "switch":
                 switched += int(r["packets"])
