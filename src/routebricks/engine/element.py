@@ -433,9 +433,12 @@ class Element:
         return batch.select(~short)
 
     def warn(self, message: str) -> None:
-        """A configuration warning on stderr, unless the router was told -w."""
+        """A configuration warning on stderr, at the element's place in the configuration,
+        unless the router was told -w."""
         if self.router is None or getattr(self.router, "warnings", True):
-            sys.stderr.write(f"{self.name} :: {type(self).__name__}: {message}\n")
+            where = f"{self.pos}: " if getattr(self, "pos", None) else ""
+            sys.stderr.write(f"{where}warning: {self.name} :: {type(self).__name__}: "
+                             f"{message}\n")
 
     # ------------------------------------------------------------------ tasks
     def holds_packets(self) -> bool:

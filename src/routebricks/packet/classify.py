@@ -4,7 +4,7 @@ arrays and evaluated by one compiled kernel per batch.
 A *term* tests ``(packet[offset:offset+n] & mask) == value`` (or its negation); a *pattern* is
 an AND of terms (none: always true); the first matching pattern of a list gives a packet's
 output. Terms that reach past a packet's end do not match (and their negations do), as in
-Click. IPClassifier compiles its expressions to the same form.
+Click. :func:`unreachable_patterns` finds the patterns no packet can reach.
 """
 
 from __future__ import annotations
@@ -179,6 +179,153 @@ def parse_click_pattern(text: str) -> list[Term]:
             mask.append(mb)
         terms.append(Term(int(off_s), bytes(value), bytes(mask), neg))
     return terms
+
+
+# --------------------------------------------------------------------------- reachability
+class _Unknown(Exception):
+    """The search for a packet ran out of steps: say nothing."""
+
+
+def unreachable_patterns(patterns: list[list[Term]], budget: int = 20_000) -> list[int]:
+    """The indexes of the patterns that no packet can match first (every packet that
+    matches one also matches an earlier one): Click's "output N matches no packets".
+
+    Packet lengths count as the classifier counts them (a term past the end does not
+    match, its negation does). A pattern counts as reachable when the search takes more
+    than ``budget`` steps, or when several negated terms on the same bits would together
+    exclude every value (not searched): no false warning, a few missed ones."""
+    found = []
+    for i, p in enumerate(patterns):
+        steps = [budget]
+        try:
+            if not any(_reachable(patterns[:i], p, n, steps) for n in _lengths(patterns[:i], p)):
+                found.append(i)
+        except _Unknown:
+            pass
+    return found
+
+
+def _end(t: Term) -> int:
+    return t.offset + len(t.value)
+
+
+def _lengths(earlier: list[list[Term]], p: list[Term]) -> list[int]:
+    """The packet lengths worth trying: the shortest that ``p`` can match, and each length
+    at which another term comes within the packet."""
+    end = max((_end(t) for t in p if not t.negate), default=0)
+    return sorted({end} | {_end(t) for q in [*earlier, p] for t in q if _end(t) > end})
+
+
+_Fixed = dict[int, tuple[int, int]]  # byte offset -> (mask, value) that a packet must have
+
+
+def _fix(fixed: _Fixed, t: Term) -> _Fixed | None:
+    """``fixed`` with term ``t`` held, or None if they contradict."""
+    out = dict(fixed)
+    for k, (v, m) in enumerate(zip(t.value, t.mask, strict=True)):
+        m0, v0 = out.get(t.offset + k, (0, 0))
+        if (v0 ^ v) & m0 & m:
+            return None
+        out[t.offset + k] = (m0 | m, v0 | (v & m))
+    return out
+
+
+def _forced(fixed: _Fixed, t: Term) -> bool:
+    """Whether every packet with ``fixed`` bits matches term ``t`` (ignoring negation)."""
+    for k, (v, m) in enumerate(zip(t.value, t.mask, strict=True)):
+        m0, v0 = fixed.get(t.offset + k, (0, 0))
+        if m & ~m0 or (v0 ^ v) & m:
+            return False
+    return True
+
+
+def _refuted(fixed: _Fixed, t: Term) -> bool:
+    """Whether no packet with ``fixed`` bits matches term ``t`` (ignoring negation)."""
+    return _fix(fixed, Term(t.offset, t.value, t.mask)) is None
+
+
+def _reachable(earlier: list[list[Term]], p: list[Term], length: int,
+               steps: list[int]) -> bool:
+    """Whether a packet of ``length`` bytes matches ``p`` and none of ``earlier``."""
+    fixed: _Fixed | None = {}
+    for t in p:
+        if not t.negate:
+            fixed = _fix(fixed, t) if fixed is not None else None
+    if fixed is None:
+        return False
+    # Terms a matching packet must fail (a negation past the end holds already).
+    nots = [t for t in p if t.negate and _end(t) <= length]
+    must_fail = []
+    for q in earlier:
+        if any(not t.negate and _end(t) > length for t in q):
+            continue  # a term past the end: q fails at this length
+        inside = [t for t in q if _end(t) <= length]  # negations past the end hold
+        if not inside:
+            return False  # q matches every packet of this length ("-")
+        must_fail.append(inside)
+
+    def search(k: int, fixed: _Fixed, nots: list[Term]) -> bool:
+        steps[0] -= 1
+        if steps[0] < 0:
+            raise _Unknown
+        if any(_forced(fixed, t) for t in nots):
+            return False
+        if k == len(must_fail):
+            return _can_fail_all(fixed, nots)
+        q = must_fail[k]
+        if any((_refuted(fixed, t) if not t.negate else _forced(fixed, t)) for t in q):
+            return search(k + 1, fixed, nots)  # already fails q
+        for t in q:  # fail q by failing one of its terms
+            if t.negate:
+                held = _fix(fixed, t)
+                if held is not None and search(k + 1, held, nots):
+                    return True
+            elif search(k + 1, fixed, [*nots, t]):
+                return True
+        return False  # q holds for every packet left (an empty q: "-")
+
+    return search(0, fixed, nots)
+
+
+def _can_fail_all(fixed: _Fixed, nots: list[Term], most_bits: int = 16) -> bool:
+    """Whether a packet with ``fixed`` bits fails every term of ``nots`` at once (each can
+    alone). Terms that share free bits are tried together over every value of those bits
+    (up to ``most_bits`` of them; more count as possible)."""
+    need: list[dict[tuple[int, int], int]] = []  # per term: free bit -> value to match
+    for t in nots:
+        bits = {}
+        for k, (v, m) in enumerate(zip(t.value, t.mask, strict=True)):
+            m0, v0 = fixed.get(t.offset + k, (0, 0))
+            if (v0 ^ v) & m & m0:
+                break  # the fixed bits already fail it
+            for b in range(8):
+                if m & ~m0 & (1 << b):
+                    bits[(t.offset + k, b)] = (v >> b) & 1
+        else:
+            need.append(bits)
+    groups: list[tuple[set[tuple[int, int]], list[dict[tuple[int, int], int]]]] = []
+    for bits in need:  # terms joined by the free bits they share
+        joined = [g for g in groups if g[0] & bits.keys()]
+        merged = (set(bits), [bits])
+        for g in joined:
+            merged[0].update(g[0])
+            merged[1].extend(g[1])
+            groups.remove(g)
+        groups.append(merged)
+    for free, terms in groups:
+        if len(free) > most_bits or len(terms) < 2:
+            continue
+        index = {fb: i for i, fb in enumerate(sorted(free))}
+        values = np.arange(1 << len(free), dtype=np.int64)
+        matched_one = np.zeros(values.shape, np.bool_)
+        for bits in terms:
+            every = np.ones(values.shape, np.bool_)
+            for fb, want in bits.items():
+                every &= ((values >> index[fb]) & 1) == want
+            matched_one |= every
+        if matched_one.all():
+            return False  # every value of these bits matches one of the terms
+    return True
 
 
 def warmup() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -340,6 +341,52 @@ def test_first_matching_pattern_wins_on_random_packets(params, exprs):
     want = [next((i for i, (_, f) in enumerate(exprs) if f(p)), -1) for p in packets]
     assert out == want, texts
     assert r.find("c").drops.get("no pattern matched", 0) == want.count(-1)
+
+
+@st.composite
+def rule_lists(draw: st.DrawFn) -> list[str]:
+    """Rules where later ones often repeat, narrow or combine earlier ones: the cases an
+    unreachable output comes from."""
+    rules = [draw(expressions(max_leaves=2))[0]]
+    for _ in range(draw(st.integers(1, 4))):
+        a = draw(st.sampled_from([r for r in rules if r != "-"]))
+        b = draw(expressions(max_leaves=2))[0]
+        rules.append(draw(st.sampled_from([a, b, f"({a}) and ({b})", f"({b}) and ({a})",
+                                           f"({a}) or ({b})", f"not ({a})", "-"])))
+    return rules
+
+
+@settings(max_examples=150)
+@given(rules=rule_lists())
+def test_an_output_said_to_match_nothing_is_never_reached(rules):
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        out, r = run_classifier("IPClassifier", rules, [p.raw for p in POOL], len(rules))
+    flagged = [int(m) for m in re.findall(r"output (\d+) matches no packets", err.getvalue())]
+    from routebricks.elements.ip.ipfilter_reach import unreachable_rules
+
+    assert flagged == unreachable_rules(r.find("c").compiled.trees)
+    for i in flagged:
+        assert i not in out, (i, rules)  # a warning is always true
+
+
+@pytest.mark.parametrize(("rules", "unreachable"), [
+    # What C++ Click (built from kohler/click) warns about for the same rules ...
+    (["tcp", "tcp port 80", "udp", "src host 1.2.3.4 and tcp", "tcp or udp", "-"], [1, 3, 4]),
+    (["ip proto 6", "tcp", "ip ttl > 5", "ip ttl > 7", "not tcp", "not ip proto 6", "-"],
+     [1, 3, 5, 6]),
+    # ... and where it says nothing: ttl < 2 after ttl < 3, ttl = 9 after ttl > 5.
+    (["ip ttl < 3", "ip ttl < 2", "ip ttl > 5", "ip ttl = 9"], [1, 3]),
+    (["src net 10.0.0.0/8", "src net 10.1.0.0/16", "src net 11.0.0.0/8"], [1]),
+    (["tcp port 80", "tcp", "udp port 53", "udp"], []),
+])
+def test_outputs_that_match_no_packets(rules, unreachable, capsys):
+    run_classifier("IPClassifier", rules, [], len(rules))
+    err = capsys.readouterr().err
+    assert [int(m) for m in re.findall(r"output (\d+) matches no packets", err)] == unreachable
 
 
 # --------------------------------------------------------------------------- semantics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from routebricks.elements.ip.ipfilter import IPFilter
 from routebricks.elements.ip.ipfilter_parse import CompiledFilter, Node, tokenize
+from routebricks.elements.ip.ipfilter_reach import unreachable_rules
 from routebricks.engine.args import unquote
 
 
@@ -35,7 +36,9 @@ class IPClassifier(IPFilter):
         ``port != N`` and ``port < N`` apply to both ports of TCP/UDP packets only, and
         ``src or dst port <= N`` means both are. Packets matching no pattern are dropped
         and counted as "no pattern matched". A pattern that does not parse is a
-        configuration error naming the pattern and the offending word.
+        configuration error naming the pattern and the offending word. An output that
+        matches no packet (an earlier pattern always matches first) is a configuration
+        warning where that can be proven, as in Click.
     Handlers:
         program (read): each pattern's compiled test, one line per output.
     Example:
@@ -57,3 +60,5 @@ class IPClassifier(IPFilter):
             self.patterns.append(text.strip())
         self.port_count = f"1/{len(trees)}"  # one output per pattern, as in Click
         self.compiled = CompiledFilter(trees, list(range(len(trees))))
+        for i in unreachable_rules(trees):
+            self.warn(f"output {i} matches no packets")

@@ -6,7 +6,11 @@ import numpy as np
 
 from routebricks.engine.element import Element, read_handler
 from routebricks.packet.batch import PacketBatch
-from routebricks.packet.classify import CompiledPatterns, parse_click_pattern
+from routebricks.packet.classify import (
+    CompiledPatterns,
+    parse_click_pattern,
+    unreachable_patterns,
+)
 from routebricks.packet.classify import warmup as classify_warmup
 
 
@@ -22,7 +26,8 @@ class Classifier(Element):
     Behaviour: one compiled pass over the batch computes each packet's output; the batch is
         then split by output without copying packet bytes. Terms that reach past the end of
         a packet do not match. Packets that match no pattern are dropped and counted as
-        "no pattern matched".
+        "no pattern matched". An output no packet can reach (every packet its pattern
+        matches, an earlier one matches) is a configuration warning, as in Click.
     Handlers:
         drops (read): dropped packets by reason.
         program (read): the compiled patterns.
@@ -51,6 +56,8 @@ class Classifier(Element):
                 raise self.error(f"pattern {i}: {e}") from None
         self.compiled = CompiledPatterns(pats)
         self.port_count = f"1/{len(pats)}"  # one output per pattern, as in Click
+        for i in unreachable_patterns(pats):
+            self.warn(f"output {i} matches no packets")
 
     def push(self, port: int, batch: PacketBatch) -> None:
         out = self.compiled.classify(batch.pool, batch.off, batch.length)
