@@ -89,6 +89,12 @@ def test_parse_rate_refuses_with_the_argument_named(value: object, msg: str) -> 
         tc.parse_rate(value, "link x")
 
 
+def test_parse_rate_maximum() -> None:
+    assert tc.parse_rate("100Gbit", maximum=0) == 100_000_000_000  # no limit
+    with pytest.raises(RouteBricksError, match="above the maximum 1Gbit$"):
+        tc.parse_rate("2Gbit", "x", maximum=1_000_000_000)
+
+
 @given(st.integers(tc.MIN_RATE, tc.MAX_RATE))
 def test_format_rate_reads_back(bps: int) -> None:
     text = tc.format_rate(bps)

@@ -37,19 +37,14 @@ Examples:
 
 def _rate(text: str, param: str) -> int:
     """A rate in the cluster files' notation (10Gbit, 1G, 500Mbit), via the project's
-    parser; its errors become the option's."""
-    from routebricks.netns.tc import MAX_RATE, format_rate, parse_rate
+    parser, without tc's ceiling (a plan shapes nothing); its errors become the option's."""
+    from routebricks.netns.tc import parse_rate
 
     try:
-        return parse_rate(text, "rate")
+        return parse_rate(text, "rate", maximum=0)
     except RouteBricksError as e:
-        message = str(e).removeprefix("rate: ")
-        if "above the maximum" in message:  # tc's tbf limit, which a plan has no use for
-            message = (f"{text!r} is above {format_rate(MAX_RATE)}, the most the project's "
-                       "rate parser takes (a tc limit)"
-                       + ("; give --ports-per-server instead" if param == "--processing"
-                          else ""))
-        raise click.BadParameter(message, param_hint=f"'{param}'") from None
+        raise click.BadParameter(str(e).removeprefix("rate: "), param_hint=f"'{param}'"
+                                 ) from None
 
 
 def _nic_kinds(text: str, rate: int) -> tuple[NicKind, ...]:

@@ -370,7 +370,7 @@ def simulate(ports: int, kind: str, k: int | None, vlb: str, matrix: str, fan_in
                 raise SimulationError("--n", f"{ports} ports is too many for the packet "
                                       f"model", f"at most {MAX_PORTS_PACKET}; --model fluid "
                                       "takes thousands")
-        r_bps = float(parse_rate(rate, "--rate"))
+        r_bps = float(parse_rate(rate, "--rate", maximum=0))  # nothing is shaped
         sc = Scenario(topo=topo, route=route, matrix=matrix, load=load, fan_in=fan_in,
                       model=model, flowlets=flowlets, delta=parse_seconds(delta, "--delta"),
                       seed=seed, rate=r_bps, packet_size=packet_size,

@@ -113,9 +113,11 @@ _RATE_RE = re.compile(
 _MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
-def parse_rate(value: object, what: str = "rate") -> int:
+def parse_rate(value: object, what: str = "rate", maximum: int | None = None) -> int:
     """Bits per second from a number (bits/s) or a string: ``"20Mbit"``, ``"1.5Gbit"``,
-    ``"500kbit"``, ``"64000"``, ``"20Mbit/s"`` (k/M/G are powers of 1000).
+    ``"500kbit"``, ``"64000"``, ``"20Mbit/s"`` (k/M/G are powers of 1000). ``maximum``
+    (default :data:`MAX_RATE`, tbf's) is the largest rate taken; ``0``: no limit (a rate
+    that no qdisc shapes, such as a planner's).
 
     Strings ending in ``bps`` are refused: ``tc`` reads them as *bytes* per second and our
     traffic tools as bits, so they are ambiguous. Raises :class:`RouteBricksError`, naming
@@ -148,10 +150,11 @@ def parse_rate(value: object, what: str = "rate") -> int:
             f"{what}: {value!r} is {bps} bit/s, below the minimum {format_rate(MIN_RATE)}"
             + (f" (a missing unit? e.g. {value}Mbit)" if isinstance(value, int | float)
                or str(value).strip().replace(".", "", 1).isdigit() else ""))
-    if bps > MAX_RATE:
+    limit = MAX_RATE if maximum is None else maximum
+    if limit and bps > limit:
         raise RouteBricksError(
-            f"{what}: {value!r} is above the maximum {format_rate(MAX_RATE)} (tbf counts "
-            f"bytes per second in 32 bits)")
+            f"{what}: {value!r} is above the maximum {format_rate(limit)}"
+            + (" (tbf counts bytes per second in 32 bits)" if limit == MAX_RATE else ""))
     return bps
 
 
