@@ -9,7 +9,7 @@ from fuzztest import FUZZ, NASTY
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routebricks.elements.ip.ipfilter_parse import MAX_NESTING
+from routebricks.elements.ip.ipfilter_tree import MAX_NESTING
 from routebricks.engine.router import Router
 from routebricks.errors import ConfigError
 

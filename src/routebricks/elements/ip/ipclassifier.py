@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from routebricks.elements.ip.ipfilter import IPFilter
-from routebricks.elements.ip.ipfilter_parse import CompiledFilter, Node, tokenize
+from routebricks.elements.ip.ipfilter_eval import CompiledFilter
+from routebricks.elements.ip.ipfilter_parse import tokenize
 from routebricks.elements.ip.ipfilter_reach import unreachable_rules
+from routebricks.elements.ip.ipfilter_tree import Node
 from routebricks.engine.args import unquote
 
 

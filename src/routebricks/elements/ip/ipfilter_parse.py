@@ -1,5 +1,6 @@
 """IPFilter/IPClassifier expressions: Click's tcpdump-like grammar, parsed into boolean
-trees over header fields, and evaluated vectorized over a batch.
+trees over header fields (:mod:`~routebricks.elements.ip.ipfilter_tree`; evaluated by
+:mod:`~routebricks.elements.ip.ipfilter_eval`).
 
 Grammar (Click's ``ipfilter.cc``)::
 
@@ -21,302 +22,54 @@ stand for their numbers, and imply their type when it is not given (``www``, ``s
 Each test compiles the way Click's ``Primitive::compile`` does: a conjunction of an IP
 protocol check (when a protocol is known), a first-fragment check (for transport-header
 fields: ports, TCP flags and window, ICMP type, ``tcp[...]``), and the field comparison.
-
-Evaluation: every header field the patterns use is gathered once per batch (numba gathers
-at the IP header position from :func:`routebricks.packet.ip.ip_positions`, the transport
-header ``4 * hl`` bytes later), with a "readable" mask (the field lies inside the packet);
-each comparison is then one numpy expression over the batch, and a comparison on a field
-that a packet does not contain is false (its negation true), as in Click's Classifier.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
-import numba
-import numpy as np
-
+from routebricks.elements.ip.ipfilter_tree import (
+    _PROTO_NAMES,
+    _SYNTAX,
+    F_DPORT,
+    F_DST,
+    F_FRAG,
+    F_ICMPTYPE,
+    F_PROTO,
+    F_SPORT,
+    F_SRC,
+    F_TCPFLAGS,
+    F_TOS,
+    ICMP_TYPES,
+    IP_PROTOS,
+    MAX_NESTING,
+    PORTS,
+    PROTO_DCCP,
+    PROTO_ICMP,
+    PROTO_TCP,
+    PROTO_TCP_OR_UDP,
+    PROTO_UDP,
+    SD_AND,
+    SD_DST,
+    SD_OR,
+    SD_SRC,
+    TCP_FLAGS,
+    TYPE_WORDS,
+    UNKNOWN,
+    Cmp,
+    Cond,
+    Const,
+    FieldSpec,
+    FilterParseError,
+    Node,
+    _and,
+    _not,
+    _or,
+)
 from routebricks.lookup.routes import prefix_address
-from routebricks.packet.batch import PacketBatch
-from routebricks.packet.ip import ip_positions
 
-__all__ = [
-    "And",
-    "Cmp",
-    "CompiledFilter",
-    "Const",
-    "Cond",
-    "FieldSpec",
-    "FilterParseError",
-    "Node",
-    "Not",
-    "Or",
-    "parse_expression",
-    "parse_pattern",
-    "tokenize",
-    "unparse",
-]
-
-UNKNOWN = -1000
-PROTO_ICMP, PROTO_IGMP, PROTO_IPIP, PROTO_TCP, PROTO_UDP, PROTO_DCCP = 1, 2, 4, 6, 17, 33
-PROTO_TCP_OR_UDP = 0x101
-PROTO_TRANSP = 0x102
-SD_SRC, SD_DST, SD_AND, SD_OR = 1, 2, 3, 4
-
-#: Output slot meaning "drop" (IPFilter's ``drop``/``deny``).
-DROP = -2
-
-#: How deeply an expression may nest parentheses, ``not``s and ``? :``s: the parser (and
-#: the compiler after it) recurse once per level, and Python's stack is finite.
-MAX_NESTING = 100
-
-
-class FilterParseError(ValueError):
-    """A pattern that does not parse; the message names the offending word."""
-
-
-# --------------------------------------------------------------------------- fields
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """A header field: ``width`` bytes at ``offset`` of the IP (or transport) header,
-    shifted right by ``shift`` and masked to ``nbits`` bits."""
-
-    name: str
-    transport: bool
-    offset: int
-    width: int
-    shift: int = 0
-    nbits: int = 0
-    proto: int | None = None  # the transport protocol a transport field implies
-
-    @property
-    def full_mask(self) -> int:
-        bits = self.nbits or self.width * 8
-        return (1 << bits) - 1
-
-
-F_VERS = FieldSpec("ip vers", False, 0, 1, 4, 4)
-F_HL = FieldSpec("ip hl", False, 0, 1, 0, 4)
-F_TOS = FieldSpec("ip tos", False, 1, 1)
-F_DSCP = FieldSpec("ip dscp", False, 1, 1, 2, 6)
-F_LEN = FieldSpec("ip len", False, 2, 2)
-F_ID = FieldSpec("ip id", False, 4, 2)
-F_FRAG = FieldSpec("ip off", False, 6, 2)
-F_TTL = FieldSpec("ip ttl", False, 8, 1)
-F_PROTO = FieldSpec("ip proto", False, 9, 1)
-F_SRC = FieldSpec("src", False, 12, 4)
-F_DST = FieldSpec("dst", False, 16, 4)
-F_SPORT = FieldSpec("transp src port", True, 0, 2)
-F_DPORT = FieldSpec("transp dst port", True, 2, 2)
-F_TCPFLAGS = FieldSpec("tcp flags", True, 13, 1, proto=PROTO_TCP)
-F_WIN = FieldSpec("tcp win", True, 14, 2, proto=PROTO_TCP)
-F_ICMPTYPE = FieldSpec("icmp type", True, 0, 1, proto=PROTO_ICMP)
-
-# --------------------------------------------------------------------------- names
-
-_SYNTAX = "syntax"
-#: Click's T_IPFILTER_TYPE names: type words (None = syntax words handled by the parser).
-TYPE_WORDS: dict[str, object] = {
-    "ce": "ce",
-    "dest": _SYNTAX,
-    "dscp": F_DSCP,
-    "dst": _SYNTAX,
-    "ect": "ect",
-    "ether": _SYNTAX,
-    "frag": "frag",
-    "hl": F_HL,
-    "host": "host",
-    "id": F_ID,
-    "ip": _SYNTAX,
-    "len": F_LEN,
-    "net": "net",
-    "not": _SYNTAX,
-    "opt": "tcpopt",
-    "port": "port",
-    "proto": "proto",
-    "src": _SYNTAX,
-    "tos": F_TOS,
-    "ttl": F_TTL,
-    "type": F_ICMPTYPE,
-    "unfrag": "unfrag",
-    "vers": F_VERS,
-    "win": F_WIN,
-}
-IP_PROTOS = {
-    "icmp": PROTO_ICMP,
-    "igmp": PROTO_IGMP,
-    "ipip": PROTO_IPIP,
-    "tcp": PROTO_TCP,
-    "tcpudp": PROTO_TCP_OR_UDP,
-    "transp": PROTO_TRANSP,
-    "udp": PROTO_UDP,
-}
-PORTS = {
-    "auth": 113,
-    "bootpc": 68,
-    "bootps": 67,
-    "chargen": 19,
-    "daytime": 13,
-    "discard": 9,
-    "dns": 53,
-    "domain": 53,
-    "echo": 7,
-    "finger": 79,
-    "ftp": 21,
-    "ftp-data": 20,
-    "https": 443,
-    "imap3": 220,
-    "imaps": 993,
-    "irc": 194,
-    "netbios-dgm": 138,
-    "netbios-ns": 137,
-    "netbios-ssn": 139,
-    "nntp": 119,
-    "ntp": 123,
-    "pop3": 110,
-    "pop3s": 995,
-    "rip": 520,
-    "route": 520,
-    "smtp": 25,
-    "snmp": 161,
-    "snmp-trap": 162,
-    "ssh": 22,
-    "sunrpc": 111,
-    "telnet": 23,
-    "tftp": 69,
-    "www": 80,
-}
-TCP_FLAGS = {"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "urg": 0x20}
-ICMP_TYPES = {
-    "echo-reply": 0,
-    "unreachable": 3,
-    "sourcequench": 4,
-    "redirect": 5,
-    "echo": 8,
-    "routeradvert": 9,
-    "routersolicit": 10,
-    "timeexceeded": 11,
-    "parameterproblem": 12,
-    "timestamp": 13,
-    "timestamp-reply": 14,
-    "inforeq": 15,
-    "inforeq-reply": 16,
-    "maskreq": 17,
-    "maskreq-reply": 18,
-}
-_PROTO_NAMES = {v: k for k, v in IP_PROTOS.items()}
-
-
-# --------------------------------------------------------------------------- trees
-
-
-@dataclass(frozen=True)
-class Const:
-    value: bool
-
-
-@dataclass(frozen=True)
-class Cmp:
-    """``(field & mask) == value`` (op ``eq``), ``> value`` (``gt``), ``!= value``
-    (``ne``) or ``<= value`` (``le``); each false when the packet does not contain the
-    field (Click's semantics: only an explicit ``not`` turns a missing field true)."""
-
-    field: FieldSpec
-    mask: int
-    op: str
-    value: int
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Cond:
-    """``test ? yes : no``."""
-
-    test: Node
-    yes: Node
-    no: Node
-
-
-Node = Union[Const, Cmp, Not, And, Or, Cond]  # noqa: UP007 - used at run time
-
-
-def _and(children: list[Node]) -> Node:
-    flat: list[Node] = []
-    for c in children:
-        for x in c.children if isinstance(c, And) else (c,):
-            if x == Const(False):
-                return Const(False)
-            if x != Const(True) and x not in flat:
-                flat.append(x)
-    if not flat:
-        return Const(True)
-    return flat[0] if len(flat) == 1 else And(tuple(flat))
-
-
-def _or(children: list[Node]) -> Node:
-    flat: list[Node] = []
-    for c in children:
-        for x in c.children if isinstance(c, Or) else (c,):
-            if x == Const(True):
-                return Const(True)
-            if x != Const(False) and x not in flat:
-                flat.append(x)
-    if not flat:
-        return Const(False)
-    return flat[0] if len(flat) == 1 else Or(tuple(flat))
-
-
-def _not(child: Node) -> Node:
-    if isinstance(child, Const):
-        return Const(not child.value)
-    if isinstance(child, Not):
-        return child.child
-    return Not(child)
-
-
-def _dotted(v: int) -> str:
-    return f"{v >> 24 & 255}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
-
-
-def unparse(node: Node) -> str:
-    """A readable form of a compiled tree (the ``program`` handler)."""
-    if isinstance(node, Const):
-        return "true" if node.value else "false"
-    if isinstance(node, Cmp):
-        f = node.field
-        op = {"eq": "==", "gt": ">", "ne": "!=", "le": "<="}[node.op]
-        if f in (F_SRC, F_DST):
-            head = f"ip {f.name.split()[0]}"
-            mask = "" if node.mask == f.full_mask else f" & {_dotted(node.mask)}"
-            return f"{head}{mask} {op} {_dotted(node.value)}"
-        mask = "" if node.mask == f.full_mask else f" & {node.mask:#x}"
-        return f"{f.name}{mask} {op} {node.value}"
-    if isinstance(node, Not):
-        return f"!({unparse(node.child)})"
-    if isinstance(node, And):
-        return "(" + " && ".join(unparse(c) for c in node.children) + ")"
-    if isinstance(node, Or):
-        return "(" + " || ".join(unparse(c) for c in node.children) + ")"
-    return f"({unparse(node.test)} ? {unparse(node.yes)} : {unparse(node.no)})"
-
+__all__ = ["parse_expression", "parse_pattern", "tokenize"]
 
 # --------------------------------------------------------------------------- tokens
 
@@ -960,203 +713,3 @@ def parse_pattern(words: list[str]) -> Node:
     if not words or (len(words) == 1 and words[0] in ("-", "any", "all")):
         return Const(True)
     return parse_expression(words)
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _gather_fields(
-    pool: np.ndarray,
-    ip_pos: np.ndarray,
-    rel: np.ndarray,
-    length: np.ndarray,
-    transport: np.ndarray,
-    offs: np.ndarray,
-    widths: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
-    """Every requested field of every packet in one pass: ``out[f, k]`` is field ``f`` of
-    packet ``k`` (big-endian, ``widths[f]`` bytes at ``offs[f]`` of the IP header, or of the
-    transport header ``4 * hl`` bytes after it), or -1 where the packet does not hold it
-    (nothing outside a packet is read)."""
-    nf = offs.shape[0]
-    n = ip_pos.shape[0]
-    out = np.empty((nf, n), np.int64)
-    for k in range(n):
-        r = rel[k]
-        size = length[k]
-        p = ip_pos[k]
-        ok = r >= 0 and r < size
-        hl = np.int64(pool[p] & 15) * 4 if ok else np.int64(0)
-        for f in range(nf):
-            t = transport[f]
-            avail = size - r - hl if t else size - r
-            o = offs[f]
-            w = widths[f]
-            if ok and o + w <= avail:
-                q = (p + hl if t else p) + o
-                if w == 1:
-                    v = np.int64(pool[q])
-                elif w == 2:
-                    v = (np.int64(pool[q]) << 8) | np.int64(pool[q + 1])
-                else:
-                    v = np.int64(0)
-                    for j in range(w):
-                        v = (v << 8) | np.int64(pool[q + j])
-                out[f, k] = v
-            else:
-                out[f, k] = -1
-    return out
-
-
-def _fields_of(node: Node, out: set[FieldSpec]) -> None:
-    if isinstance(node, Cmp):
-        out.add(node.field)
-    elif isinstance(node, Not):
-        _fields_of(node.child, out)
-    elif isinstance(node, And | Or):
-        for c in node.children:
-            _fields_of(c, out)
-    elif isinstance(node, Cond):
-        for c in (node.test, node.yes, node.no):
-            _fields_of(c, out)
-
-
-#: A field read: (transport header?, byte offset, width).
-_ReadKey = tuple[bool, int, int]
-
-
-class CompiledFilter:
-    """A list of (tree, output slot) pairs, evaluated over whole batches.
-
-    The trees are flattened into one straight-line program of numpy steps, with equal
-    subtrees (the same comparison in several patterns) computed once.  ``classify(batch)``
-    returns each packet's slot (that of the first tree that holds), -1 if none holds;
-    slots may be :data:`DROP`.
-    """
-
-    def __init__(self, trees: list[Node], slots: list[int]) -> None:
-        self.trees = trees
-        self.slots = slots
-        fields: set[FieldSpec] = set()
-        for t in trees:
-            _fields_of(t, fields)
-        # Gather each (header, offset, width) once, whatever the shifts and masks.
-        reads = sorted({(f.transport, f.offset, f.width) for f in fields})
-        self._read_index = {key: i for i, key in enumerate(reads)}
-        self._transport = np.array([r[0] for r in reads], np.bool_)
-        self._offs = np.array([r[1] for r in reads], np.int64)
-        self._widths = np.array([r[2] for r in reads], np.int64)
-        self.program: list[tuple] = []  # type: ignore[type-arg]
-        self._memo: dict[object, int] = {}
-        self.outputs = [self._emit(t) for t in trees]
-        # The whole list, for the common "first tree is constant true" case.
-        self.constant: int | None = None
-        for t, s in zip(trees, slots, strict=True):
-            if t == Const(True):
-                self.constant = s
-                break
-            if t != Const(False):
-                break
-
-    def _emit(self, node: Node) -> int:
-        """Append the steps computing ``node``; return its register."""
-        hit = self._memo.get(node)
-        if hit is not None:
-            return hit
-        if isinstance(node, Const):
-            step: tuple = ("const", node.value)  # type: ignore[type-arg]
-        elif isinstance(node, Cmp):
-            f = node.field
-            mask = node.mask & f.full_mask
-            plain = f.shift == 0 and mask == (1 << (8 * f.width)) - 1
-            read = self._read_index[(f.transport, f.offset, f.width)]
-            step = ("cmp", read, f.shift, mask, node.op, node.value, plain)
-        elif isinstance(node, Not):
-            step = ("not", self._emit(node.child))
-        elif isinstance(node, And | Or):
-            regs = tuple(self._emit(c) for c in node.children)
-            step = ("and" if isinstance(node, And) else "or", regs)
-        else:
-            step = ("cond", self._emit(node.test), self._emit(node.yes), self._emit(node.no))
-        self.program.append(step)
-        reg = self._memo[node] = len(self.program) - 1
-        return reg
-
-    def gather(self, batch: PacketBatch) -> np.ndarray:
-        """Every needed field of every packet: int64 ``[field, packet]``, -1 if absent."""
-        ip_pos = ip_positions(batch)
-        return _gather_fields(
-            batch.pool,
-            ip_pos,
-            ip_pos - batch.off,
-            batch.length,
-            self._transport,
-            self._offs,
-            self._widths,
-        )
-
-    def run(self, batch: PacketBatch) -> list[np.ndarray]:
-        """The value (boolean array over the batch) of every step of the program."""
-        n = len(batch)
-        vals = self.gather(batch) if len(self._offs) else None
-        regs: list[np.ndarray] = []
-        for step in self.program:
-            op = step[0]
-            if op == "cmp":
-                _, read, shift, mask, cop, value, plain = step
-                x = vals[read]  # type: ignore[index]
-                y = x if plain else ((x >> shift) & mask if shift else x & mask)
-                if cop == "eq":
-                    r = y == value
-                elif cop == "gt":
-                    r = y > value
-                elif cop == "ne":
-                    r = y != value
-                else:
-                    r = y <= value
-                if not plain or cop in ("ne", "le"):
-                    # absent fields are -1: plain == and > are false there already
-                    r &= x >= 0
-            elif op == "const":
-                r = np.full(n, step[1], np.bool_)
-            elif op == "not":
-                r = ~regs[step[1]]
-            elif op == "and":
-                r = regs[step[1][0]] & regs[step[1][1]]
-                for i in step[1][2:]:
-                    r &= regs[i]
-            elif op == "or":
-                r = regs[step[1][0]] | regs[step[1][1]]
-                for i in step[1][2:]:
-                    r |= regs[i]
-            else:
-                r = np.where(regs[step[1]], regs[step[2]], regs[step[3]])
-            regs.append(r)
-        return regs
-
-    def evaluate(self, batch: PacketBatch) -> list[np.ndarray]:
-        """Whether each tree holds, per packet (one boolean array per tree)."""
-        regs = self.run(batch)
-        return [regs[i] for i in self.outputs]
-
-    def classify(self, batch: PacketBatch) -> np.ndarray:
-        """Slot of the first matching tree for each packet (-1: none matched)."""
-        n = len(batch)
-        if self.constant is not None:
-            return np.full(n, self.constant, np.int64)
-        regs = self.run(batch)
-        out = np.full(n, -1, np.int64)
-        todo: np.ndarray | None = None
-        for reg, slot in zip(self.outputs, self.slots, strict=True):
-            m = regs[reg]
-            if todo is None:
-                out[m] = slot
-                todo = ~m
-            else:
-                m = m & todo
-                out[m] = slot
-                todo &= ~m
-            if not todo.any():
-                break
-        return out

@@ -10,7 +10,7 @@ of these too (and finds none this misses on the usual patterns).
 
 from __future__ import annotations
 
-from routebricks.elements.ip.ipfilter_parse import And, Cmp, Const, Node, Not, Or
+from routebricks.elements.ip.ipfilter_tree import And, Cmp, Const, Node, Not, Or
 
 #: Recursion budget per question: trees are at most 100 deep, but their products are not.
 _BUDGET = 10_000

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from routebricks.elements.ip.ipfilter_parse import PORTS
+from routebricks.elements.ip.ipfilter_tree import PORTS
 from routebricks.engine import addresses
 from routebricks.engine.args import Arg, ArgType, Bool, IPAddress, Raw, unquote
 from routebricks.engine.element import Element, read_handler, write_handler
