@@ -12,24 +12,21 @@ A standalone library (like DPDK's ``lib/lpm``) for the IP lookup elements to bui
 from .dir248 import POINTER_FLAG, Dir248Table, Dir248View, dir248_lookup, dir248_lookup_numpy
 from .radix import RadixTable, RadixView
 from .routes import (
-    BOGONS,
     NO_ROUTE,
     NextHops,
     Route,
     RouteArrays,
     RouteError,
-    bogus_mask,
     format_route,
     int_to_ip,
     ip_to_int,
-    load_ipasn,
     load_routes,
     mask_of,
     parse_route,
     parse_routes,
-    synthetic_table,
     unparse_routes,
 )
+from .tables import BOGONS, bogus_mask, load_ipasn, synthetic_table
 
 __all__ = [
     "BOGONS",
