@@ -45,7 +45,7 @@ def test_semicolons_optional_and_use_before_declaration() -> None:
 
 def test_config_strings_keep_nested_parens_quotes_and_drop_comments() -> None:
     g = parse_text('p :: Print("a, (b)" // note\n, 10) -> Discard; InfiniteSource -> p')
-    from routebricks.engine.args import split_args
+    from routebricks.engine.argtext import split_args
 
     assert split_args(g.elements["p"].config) == ['"a, (b)"', "10"]
     assert "note" not in g.elements["p"].config

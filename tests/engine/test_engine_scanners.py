@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routebricks.engine.args import _skip_quote, split_args, strip_comments
+from routebricks.engine.argtext import _skip_quote, split_args, strip_comments
 from routebricks.engine.lexer import Lexer
 from routebricks.errors import ConfigError
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routebricks.engine.args import Bytes, unquote
+from routebricks.engine.args import Bytes
+from routebricks.engine.argtext import unquote
 
 
 @pytest.mark.parametrize(("text", "want"), [

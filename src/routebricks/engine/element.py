@@ -28,17 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from routebricks.engine.args import (
-    Arg,
-    Filename,
-    ParsedArgs,
-    parse_args,
-    quote,
-    split_args,
-    split_keyword,
-    unparse_value,
-    unquote,
-)
+from routebricks.engine.args import Arg, Filename, ParsedArgs, parse_args, unparse_value
+from routebricks.engine.argtext import quote, split_args, split_keyword, unquote
 from routebricks.errors import ConfigError, HandlerError, NoSuchHandler, Position
 from routebricks.packet.batch import PacketBatch
 

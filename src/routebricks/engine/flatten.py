@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from routebricks.engine.args import split_args, split_keyword, strip_comments, unquote
+from routebricks.engine.argtext import split_args, split_keyword, strip_comments, unquote
 from routebricks.engine.graph import Connection, ElementDecl, Graph
 from routebricks.engine.lexer import Lexer
 from routebricks.engine.parser import (

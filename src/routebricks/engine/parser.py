@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from routebricks.engine.args import split_args, unquote
+from routebricks.engine.argtext import split_args, unquote
 from routebricks.engine.graph import MAX_PORTS, Graph, Requirement
 from routebricks.engine.lexer import CONFIG, EOF, IDENT, KEYWORD, OP, PORT, VARIABLE, Lexer, Token
 from routebricks.errors import ConfigError, Position, shown

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from routebricks.engine import addresses, clock
-from routebricks.engine.args import split_args
+from routebricks.engine.argtext import split_args
 from routebricks.engine.element import PUSH, Element
 from routebricks.engine.graph import Connection, ElementDecl, Graph
 from routebricks.engine.loops import check_calls

@@ -26,7 +26,8 @@ from routebricks.elements.ethernet.arptable import (
     unparse_ether,
 )
 from routebricks.engine import addresses
-from routebricks.engine.args import EtherAddress, split_args
+from routebricks.engine.args import EtherAddress
+from routebricks.engine.argtext import split_args
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.packet.batch import PacketBatch
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routebricks.engine import addresses
-from routebricks.engine.args import unquote
+from routebricks.engine.argtext import unquote
 from routebricks.packet.batch import PacketBatch
 
 # ---------------------------------------------------------------------- frame layout

@@ -7,7 +7,7 @@ from routebricks.elements.ip.ipfilter_eval import CompiledFilter
 from routebricks.elements.ip.ipfilter_parse import tokenize
 from routebricks.elements.ip.ipfilter_reach import unreachable_rules
 from routebricks.elements.ip.ipfilter_tree import Node
-from routebricks.engine.args import unquote
+from routebricks.engine.argtext import unquote
 
 
 class IPClassifier(IPFilter):

@@ -7,7 +7,7 @@ import numpy as np
 from routebricks.elements.ip.ipfilter_eval import CompiledFilter
 from routebricks.elements.ip.ipfilter_parse import parse_pattern, tokenize
 from routebricks.elements.ip.ipfilter_tree import DROP, FilterParseError, Node, unparse
-from routebricks.engine.args import unquote
+from routebricks.engine.argtext import unquote
 from routebricks.engine.element import Element, read_handler
 from routebricks.engine.graph import MAX_PORTS
 from routebricks.errors import shown

@@ -41,7 +41,8 @@ from typing import ClassVar
 import numba
 import numpy as np
 
-from routebricks.engine.args import Arg, Filename, strip_comments
+from routebricks.engine.args import Arg, Filename
+from routebricks.engine.argtext import strip_comments
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.engine.graph import MAX_PORTS
 from routebricks.errors import shown

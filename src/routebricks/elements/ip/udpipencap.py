@@ -9,7 +9,8 @@ import numpy as np
 
 from routebricks.elements.ip.ipfilter_tree import PORTS
 from routebricks.engine import addresses
-from routebricks.engine.args import Arg, ArgType, Bool, IPAddress, Raw, unquote
+from routebricks.engine.args import Arg, ArgType, Bool, IPAddress, Raw
+from routebricks.engine.argtext import unquote
 from routebricks.engine.element import Element, read_handler, write_handler
 from routebricks.jit import precompile
 from routebricks.packet import ipkernels as _ik

@@ -18,17 +18,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from routebricks.engine.args import (
-    Arg,
-    Choice,
-    Filename,
-    IntRange,
-    IPAddress,
-    Raw,
-    split_args,
-    split_keyword,
-    unquote,
-)
+from routebricks.engine.args import Arg, Choice, Filename, IntRange, IPAddress, Raw
+from routebricks.engine.argtext import split_args, split_keyword, unquote
 from routebricks.engine.element import Element, read_handler
 from routebricks.errors import ConfigError
 from routebricks.ipsec import ALG_CBC, ALG_GCM, ALGORITHMS, SAFileError, SecurityAssociation

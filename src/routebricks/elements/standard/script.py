@@ -14,7 +14,8 @@ import numpy as np
 
 from routebricks.elements.standard import scriptexpr
 from routebricks.elements.standard.scriptexpr import parse_bool, shift_word
-from routebricks.engine.args import Arg, Choice, IntRange, Seconds, unquote
+from routebricks.engine.args import Arg, Choice, IntRange, Seconds
+from routebricks.engine.argtext import unquote
 from routebricks.engine.element import Element, Handler, read_handler, write_handler
 from routebricks.errors import HandlerError, NoSuchHandler
 from routebricks.packet.batch import PacketBatch

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 
-from routebricks.engine.args import unquote
+from routebricks.engine.argtext import unquote
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
