@@ -14,7 +14,7 @@ router's interfaces, ``ip_forward=1``) are the peer. The first trial runs on wha
 cache the machine has (``--cold`` empties the project's cache first); later trials are warm.
 ``run -q`` (check, initialize, quit) is timed too: the floor of any run.
 
-    python benchmarks/startup.py [--repeat 3] [--cold]
+    python benchmarks/startup.py [--repeat 3] [--cold] [--method V3,V2] [--spin MS]
 
 Goals (issue 13): ready < 2 s with a warm cache; first packet < 5 ms.
 """
@@ -96,12 +96,15 @@ def down(prefix: str) -> None:
     sh(*RB, "testbed", "down", prefix, "--timeout", "5", check=False)
 
 
-def routebricks_trial(prefix: str) -> dict[str, Any]:
+def routebricks_trial(prefix: str, method: str = "V3", spin: str | None = None
+                      ) -> dict[str, Any]:
     testbed(prefix)
     proc = None
     try:
         t0 = time.monotonic()
-        proc = subprocess.Popen([*RB, "run", str(CONFIG), "--netns", f"{prefix}r"],
+        extra = ["--spin", spin] if spin is not None else []
+        proc = subprocess.Popen([*RB, "run", str(CONFIG), "--netns", f"{prefix}r", *extra,
+                                 f"METHOD={method}"],
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         assert proc.stderr is not None
         ready = None
@@ -154,7 +157,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="router trials (default 3)")
     ap.add_argument("--cold", action="store_true",
                     help="empty numba's cache of the project first (the first trial compiles)")
+    ap.add_argument("--method", default="V3",
+                    help="receive ring layouts to try, e.g. V3,V2 (iprouter.click's METHOD; "
+                         "default V3)")
+    ap.add_argument("--spin", default=None,
+                    help="the router's --spin (ms of polling after the last packet before it "
+                         "sleeps; the router's default otherwise)")
     args = ap.parse_args()
+    methods = [m.strip().upper() for m in args.method.split(",") if m.strip()]
+    if not methods or any(m not in ("V3", "V2") for m in methods):
+        sys.exit(f"--method: want V3, V2 or both, not {args.method!r}")
     if os.geteuid() != 0 or shutil.which("ping") is None:
         sys.exit("needs root (network namespaces) and ping")
     if args.cold:
@@ -168,18 +180,20 @@ def main() -> None:
 
     console = Console()
     table = Table(title="routebricks run examples/iprouter.click: ready, then ping a -> c")
-    for col in ("trial", "ready (s)", "RTT: first (ms)", "next 5, median",
+    for col in ("trial", "METHOD", "ready (s)", "RTT: first (ms)", "next 5, median",
                 "a -> c one way: first (ms)", "next 5, median", "replies"):
         table.add_column(col, justify="right")
     readies = []
-    for k in range(args.repeat):
-        r = routebricks_trial(prefix(k))
+    for k in range(args.repeat * len(methods)):
+        method = methods[k % len(methods)]
+        r = routebricks_trial(prefix(k), method, args.spin)
         readies.append(r["ready"])
         label = ("cold" if args.cold else "first") if k == 0 else "warm"
-        table.add_row(f"{k + 1} ({label})", f"{r['ready']:.2f}", *first_and_rest(r["rtts"]),
-                      *first_and_rest(r["one_way"]), f"{len(r['rtts'])}/6")
+        table.add_row(f"{k + 1} ({label})", method, f"{r['ready']:.2f}",
+                      *first_and_rest(r["rtts"]), *first_and_rest(r["one_way"]),
+                      f"{len(r['rtts'])}/6")
     krtts, kway = kernel_trial(prefix(0xfe))
-    table.add_row("Linux kernel", "-", *first_and_rest(krtts), *first_and_rest(kway),
+    table.add_row("Linux kernel", "-", "-", *first_and_rest(krtts), *first_and_rest(kway),
                   f"{len(krtts)}/6")
     q = quit_trial(prefix(0xff))
     console.print(table)

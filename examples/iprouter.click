@@ -16,7 +16,8 @@ define(
     $DEV1 eth1, $IP1 10.0.1.1, $NET1 10.0.1.0/24, $BC1 10.0.1.255, $MAC1 02:00:00:00:01:01,
     $DEV2 eth2, $IP2 10.0.2.1, $NET2 10.0.2.0/24, $BC2 10.0.2.255, $MAC2 02:00:00:00:02:01,
     $DEV3 eth3, $IP3 10.0.3.1, $NET3 10.0.3.0/24, $BC3 10.0.3.255, $MAC3 02:00:00:00:03:01,
-    $MTU 1500
+    $MTU 1500,
+    $METHOD V3    // receive rings: V3 batches (kn); V2 hands over each frame (lowest latency)
 )
 
 // One router interface. Output 0: checked IP packets that arrived here (to the lookup);
@@ -30,7 +31,7 @@ elementclass RouterPort { $dev, $ip, $mac, $color |
                     -);                   // anything else
     arpq :: ARPQuerier($ip, $mac);
 
-    FromDevice($dev) -> c;
+    FromDevice($dev, METHOD $METHOD) -> c;
     c [0] -> ARPResponder($ip $mac) -> out;
     c [1] -> [1] arpq;
     c [2] -> Paint($color)

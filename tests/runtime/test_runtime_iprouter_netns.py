@@ -40,12 +40,13 @@ class RunningRouter:
         return res.stdout
 
 
-@pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
+@pytest.fixture(params=[(1, "V3"), (2, "V3"), (2, "V2")],
+                ids=["1worker", "2workers", "2workers-V2rings"])
 def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRouter]:
     from routebricks.netns.testbed import Testbed, TestbedSpec
     from routebricks.runtime.control import wait_for_socket
 
-    workers = request.param
+    workers, method = request.param  # METHOD: the receive rings (iprouter.click's define)
     tb = Testbed(TestbedSpec.from_toml(TESTBED))
     sock = str(tmp_path / "rb.sock")
     proc = None
@@ -54,7 +55,7 @@ def router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRo
         proc = subprocess.Popen(
             [sys.executable, "-m", "routebricks.cli", "run", str(CONFIG), "--netns",
              tb.ns("r"), "-u", sock, "--workers", str(workers), "--duration", "300",
-             "--kp", "64"],
+             "--kp", "64", f"METHOD={method}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             wait_for_socket(sock, timeout=120)
