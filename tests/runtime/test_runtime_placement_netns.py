@@ -4,9 +4,11 @@ would take its share of the frames and lose them silently. Real namespaces and v
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,33 +39,58 @@ def tb() -> Iterator[object]:
         yield bed
 
 
-@pytest.mark.parametrize("home", [0, 1])
-def test_a_device_placed_on_one_worker_is_read_whole_there(tb: object, home: int,
-                                                           tmp_path: Path) -> None:
+CONFIG = "fd :: FromDevice(eth0) -> Classifier(12/0800 36/270f) -> c :: Counter -> Discard;"
+
+
+def send_and_count(tb: object, c: object) -> tuple[list[int], int]:
+    """Send 400 test frames from host a; each worker's count of them, and ring drops."""
+    c.write("c.reset", "")  # type: ignore[attr-defined]
+    res = tb.run("a", [sys.executable, "-c", SEND, "400"], timeout=60)  # type: ignore[attr-defined]
+    assert res.returncode == 0, res.stderr
+    counts: list[int] = []
+    for _ in range(100):
+        counts = [int(line.split(":")[1]) for line in
+                  c.read("c.count", each=True).splitlines()]  # type: ignore[attr-defined]
+        if sum(counts) >= 400:
+            break
+        time.sleep(0.05)
+    return counts, int(c.read("fd.kernel_drops"))  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def running(tb: object, config: str, sock: str, *args: str) -> Iterator[object]:
     from routebricks.runtime.control import ControlClient, wait_for_socket
 
-    sock = str(tmp_path / "ctl.sock")
-    config = ("fd :: FromDevice(eth0) -> Classifier(12/0800 36/270f) -> c :: Counter -> Discard; "
-              f"StaticThreadSched(fd {home});")
     proc = subprocess.Popen([sys.executable, "-m", "routebricks.cli", "run", "-e", config,
-                             "--netns", tb.ns("r"), "--workers", "2", "-u", sock],  # type: ignore[attr-defined]
+                             "--netns", tb.ns("r"), "--workers", "2", "-u", sock, *args],  # type: ignore[attr-defined]
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_socket(sock, timeout=180)
         with ControlClient(sock, timeout=30) as c:
             c.read("c.count")  # every worker runs its loop
-            res = tb.run("a", [sys.executable, "-c", SEND, "400"], timeout=60)  # type: ignore[attr-defined]
-            assert res.returncode == 0, res.stderr
-            counts: list[int] = []
-            for _ in range(100):
-                counts = [int(line.split(":")[1]) for line in
-                          c.read("c.count", each=True).splitlines()]
-                if sum(counts) >= 400:
-                    break
-                subprocess.run(["sleep", "0.05"], check=True)
-            drops = int(c.read("fd.kernel_drops"))
+            yield c
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+@pytest.mark.parametrize("home", [0, 1])
+def test_a_device_placed_on_one_worker_is_read_whole_there(tb: object, home: int,
+                                                           tmp_path: Path) -> None:
+    with running(tb, CONFIG + f"StaticThreadSched(fd {home});", str(tmp_path / "s")) as c:
+        counts, drops = send_and_count(tb, c)
     assert drops == 0
     assert counts[home] == 400 and counts[1 - home] == 0, counts
+
+
+def test_a_new_configuration_places_its_devices_by_its_own_rules(tb: object,
+                                                                 tmp_path: Path) -> None:
+    # Placed on worker 1, then (hotconfig) on none: every worker reads a queue again; then
+    # on worker 0 alone. No frame is lost to a socket that no task polls.
+    with running(tb, CONFIG + "StaticThreadSched(fd 1);", str(tmp_path / "s"), "-R") as c:
+        assert send_and_count(tb, c) == ([0, 400], 0)
+        c.write("hotconfig", CONFIG)
+        counts, drops = send_and_count(tb, c)
+        assert drops == 0 and sum(counts) == 400 and min(counts) > 0, counts
+        c.write("hotconfig", CONFIG + "StaticThreadSched(fd 0);")
+        assert send_and_count(tb, c) == ([400, 0], 0)

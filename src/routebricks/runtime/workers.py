@@ -188,8 +188,9 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         if opts.kp:
             router.kp = opts.kp
         _place(router, wid, n, opts.placement)
-        # A new configuration (hotconfig) places its own sources the same way.
-        router.after_swap = lambda r: _place(r, wid, n, r.placement or opts.placement)
+        # A new configuration (hotconfig) places its tasks by its own StaticThreadSched
+        # (none: the defaults), as its devices decide where to open sockets.
+        router.after_swap = lambda r: _place(r, wid, n, r.placement)
         if restarted:
             # A source that does not resume (RESUMES: a device, a shared-memory queue)
             # would send its packets again from the start.
