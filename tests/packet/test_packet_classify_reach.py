@@ -75,3 +75,8 @@ def test_a_search_too_long_says_nothing() -> None:
              [Term(50, b"\x00", b"\x00")]]
     assert unreachable_patterns(pats, budget=100) == []
     assert unreachable_patterns(pats, budget=1_000_000) == [18]
+
+
+def test_many_patterns_configure_without_a_traceback() -> None:
+    pats = [[Term(12, bytes([k >> 8, k & 255]), b"\xff\xff")] for k in range(1500)]
+    assert unreachable_patterns(pats) == []  # all reachable (or not searched): no error

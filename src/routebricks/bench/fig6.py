@@ -100,6 +100,9 @@ def _devices(ctx: Context) -> dict[str, Any]:
                 f"{r.forwarded_by_worker}, read by worker {r.read_by_worker}, queue drops "
                 f"{r.queue_drops}, ring drops {r.ring_drops}")
     pp = {k: r.per_path for k, r in best.items()}
+    if not all(pp.values()):  # a scenario forwarded nothing: no ratio to give
+        raise Skip("scenarios forwarded nothing: " + ", ".join(
+            f"({k})" for k, v in pp.items() if not v) + " (see the log)")
     body = ["| scenario | paths | Mpps, all paths | Mpps per path | forwarded by worker 0 / 1 "
             "| read by worker 0 / 1 | dropped |", "|---|---:|---:|---:|---|---|---:|"]
     for k, s in SCENARIOS.items():

@@ -200,7 +200,7 @@ def unreachable_patterns(patterns: list[list[Term]], budget: int = 20_000) -> li
         try:
             if not any(_reachable(patterns[:i], p, n, steps) for n in _lengths(patterns[:i], p)):
                 found.append(i)
-        except _Unknown:
+        except (_Unknown, RecursionError):  # too long a search, or too many patterns
             pass
     return found
 

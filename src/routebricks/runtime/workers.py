@@ -187,7 +187,7 @@ def worker_main(graph: Graph, wid: int, n: int, conn: Connection, opts: WorkerOp
         router.worker_id, router.nworkers, router.instance = wid, n, instance
         if opts.kp:
             router.kp = opts.kp
-        _place(router, wid, n, opts.placement)
+        _place(router, wid, n, router.placement)  # after a hotconfig: the new one's
         # A new configuration (hotconfig) places its tasks by its own StaticThreadSched
         # (none: the defaults), as its devices decide where to open sockets.
         router.after_swap = lambda r: _place(r, wid, n, r.placement)

@@ -532,3 +532,12 @@ def test_ipfilter_errors():
         Router.from_text("Idle -> c :: IPFilter(permit tcp); c[0] -> Discard;")
     with pytest.raises(ConfigError, match=r"pattern 0 \('allow tcp port'\).*'port'"):
         Router.from_text("Idle -> c :: IPFilter(allow tcp port); c[0] -> Discard;")
+
+
+def test_many_negations_configure_quickly():
+    # Sixteen negated conjuncts: the prover's budget bounds the search (it once grew as k!).
+    rule = " and ".join(f"not src host 10.0.0.{i}" for i in range(16))
+    from routebricks.elements.ip.ipfilter_parse import parse_pattern, tokenize
+    from routebricks.elements.ip.ipfilter_reach import unreachable_rules
+
+    assert unreachable_rules([parse_pattern(tokenize("tcp")), parse_pattern(tokenize(rule))]) == []

@@ -39,7 +39,7 @@ def implies(a: Node, b: Node, budget: list[int] | None = None) -> bool:
         return False
     if a == b or a == Const(False) or b == Const(True):
         return True
-    if isinstance(a, And) and _contradiction(a):
+    if isinstance(a, And) and _contradiction(a, budget):
         return True
     if isinstance(b, Or) and _tautology(b):
         return True
@@ -55,7 +55,8 @@ def implies(a: Node, b: Node, budget: list[int] | None = None) -> bool:
         if isinstance(a, Not) and implies(b.child, a.child, budget):
             return True
         # not(x) holds where x cannot: x contradicts itself, or a and x exclude each other
-        return (isinstance(b.child, And) and _contradiction(b.child)) or _exclusive(a, b.child)
+        return ((isinstance(b.child, And) and _contradiction(b.child, budget))
+                or _exclusive(a, b.child))
     if isinstance(a, Cmp) and isinstance(b, Cmp):
         return _cmp_implies(a, b)
     return False
@@ -72,7 +73,7 @@ def _tautology(b: Or) -> bool:
     return any(_exclusive(x, y) for i, x in enumerate(nots) for y in nots[i + 1:])
 
 
-def _contradiction(a: And) -> bool:
+def _contradiction(a: And, budget: list[int]) -> bool:
     """``x and not x``, or two comparisons no value of their field meets both: ``tcp and
     ip proto 47``, ``tcp opt rst and icmp type echo``."""
     kids = set(a.children)
@@ -92,7 +93,7 @@ def _contradiction(a: And) -> bool:
     for n in a.children:
         if isinstance(n, Not):
             rest = [c for c in a.children if c is not n]
-            if implies(rest[0] if len(rest) == 1 else And(tuple(rest)), n.child, [1000]):
+            if implies(rest[0] if len(rest) == 1 else And(tuple(rest)), n.child, budget):
                 return True
     return False
 
