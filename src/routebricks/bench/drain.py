@@ -23,15 +23,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from routebricks.bench import topology as topo
 from routebricks.bench.core import Skip, need_root, need_tool
 
-__all__ = ["DrainBed", "DrainResult", "drain_bed", "per_worker", "routebricks_argv", "stop_router",
-           "wait_started"]
+__all__ = ["DrainBed", "DrainResult", "Drained", "drain_backlog", "drain_bed", "per_worker",
+           "routebricks_argv", "stop_router", "wait_started"]
 
 FLOWS = 4096  # the fanout hash spreads flows, not packets: 4096 split ~51/49
 
@@ -101,31 +101,61 @@ class DrainBed:
         try:
             wait_started(proc, sock, self.tmp / f"{tag}.log", wait_for_socket)
             with ControlClient(str(sock), timeout=30) as c:
-                c.read("c.count")  # answered once every worker runs its loop
                 # Paced so the rings take it all (V2: 65,536 slots per worker).
-                rate = 400_000
-                g = self.gen.send(rate=rate, duration=packets / rate, kp=64)  # type: ignore[attr-defined]
-                offered = int(g["attempted"])
-                time.sleep(0.3)  # let the kernel finish queueing into the rings
-                dropped = int(c.read("fd.kernel_drops"))
-                want = offered - dropped
-                c.write("c.reset", "")
-                c.write("fd.active", "true")
-                done, last, t_last = 0, -1, time.perf_counter()
-                while done < want and time.perf_counter() - t_last < 1.0:
-                    time.sleep(0.05)  # light polling: the benchmark shares the cores
-                    done = int(c.read("c.count"))
-                    if done != last:
-                        last, t_last = done, time.perf_counter()
-                counts = per_worker(c, "c.count")
-                rates = per_worker(c, "c.rate")
-            busy = max((n / r for n, r in zip(counts, rates, strict=True) if r > 0),
-                       default=0.0)
+                d = drain_backlog(c, lambda: int(self.gen.send(  # type: ignore[attr-defined]
+                    rate=400_000, duration=packets / 400_000, kp=64)["attempted"]),
+                    ("fd",), ("c",))
+            counts, dropped = d.counts["c"], d.ring_drops
+            busy = d.busy()
             mpps = sum(counts) / busy / 1e6 if busy > 0 else 0.0
+            done, offered = d.done, d.offered
             return DrainResult(mpps, done, offered, dropped, [int(x) for x in counts])
         finally:
             stop_router(proc)
             log.close()
+
+
+@dataclass
+class Drained:
+    """What :func:`drain_backlog` saw: frames offered, lost at the rings, forwarded, and
+    each counter's per-worker counts and rates."""
+
+    offered: int
+    ring_drops: int
+    done: int
+    counts: dict[str, list[float]]
+    rates: dict[str, list[float]]
+
+    def busy(self) -> float:
+        """The longest time any counter in any worker spent (first to last batch)."""
+        return max((n / r for k in self.counts
+                    for n, r in zip(self.counts[k], self.rates[k], strict=True) if r > 0),
+                   default=0.0)
+
+
+def drain_backlog(c: object, fill: Callable[[], int], inputs: tuple[str, ...],
+                  counters: tuple[str, ...]) -> Drained:
+    """With the FromDevice ``inputs`` paused: ``fill()`` the rings (it returns the frames
+    offered), switch the inputs on, wait until the ``counters`` have them all (or stop
+    moving for a second), and read the counters per worker."""
+    c.read(f"{counters[0]}.count")  # type: ignore[attr-defined]  # every worker runs its loop
+    offered = fill()
+    time.sleep(0.3)  # let the kernel finish queueing into the rings
+    ring_drops = sum(int(c.read(f"{fd}.kernel_drops")) for fd in inputs)  # type: ignore[attr-defined]
+    want = offered - ring_drops
+    for name in counters:
+        c.write(f"{name}.reset", "")  # type: ignore[attr-defined]
+    for fd in inputs:
+        c.write(f"{fd}.active", "true")  # type: ignore[attr-defined]
+    done, last, t_last = 0, -1, time.perf_counter()
+    while done < want and time.perf_counter() - t_last < 1.0:
+        time.sleep(0.05)  # light polling: the benchmark shares the cores
+        done = sum(int(c.read(f"{n}.count")) for n in counters)  # type: ignore[attr-defined]
+        if done != last:
+            last, t_last = done, time.perf_counter()
+    return Drained(offered, ring_drops, done,
+                   {n: per_worker(c, f"{n}.count") for n in counters},
+                   {n: per_worker(c, f"{n}.rate") for n in counters})
 
 
 def per_worker(c: object, spec: str) -> list[float]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,13 @@ from typing import Any
 
 from routebricks.bench import topology as topo
 from routebricks.bench.core import Skip, need_root, need_tool
-from routebricks.bench.drain import per_worker, routebricks_argv, stop_router, wait_started
+from routebricks.bench.drain import (
+    drain_backlog,
+    per_worker,
+    routebricks_argv,
+    stop_router,
+    wait_started,
+)
 
 __all__ = ["SCENARIOS", "Fig6Bed", "Scenario", "ScenarioResult", "fig6_bed", "run_devices"]
 
@@ -179,40 +184,18 @@ class Fig6Bed:
         try:
             wait_started(proc, sock, self.tmp / f"{tag}.log", wait_for_socket)
             with ControlClient(str(sock), timeout=30) as c:
-                c.read(f"{scenario.counters[0]}.count")  # every worker runs its loop
-                offered = 0
-                rate = 200_000  # paced so that the rings take it all
-                for fd in scenario.inputs:
-                    g = self.gens[fd].send(rate=rate, duration=4 * packets / rate, kp=64,
-                                           count=packets)
-                    offered += int(g["attempted"])
-                time.sleep(0.3)  # the kernel finishes queueing into the rings
-                ring_drops = sum(int(c.read(f"{fd}.kernel_drops")) for fd in scenario.inputs)
-                want = offered - ring_drops
-                for name in scenario.counters:
-                    c.write(f"{name}.reset", "")
-                for fd in scenario.inputs:
-                    c.write(f"{fd}.active", "true")
-                done, last, t_last = 0, -1, time.perf_counter()
-                while done < want and time.perf_counter() - t_last < 1.0:
-                    time.sleep(0.05)  # light polling: the benchmark shares the cores
-                    done = sum(int(c.read(f"{n}.count")) for n in scenario.counters)
-                    if done != last:
-                        last, t_last = done, time.perf_counter()
-                busy = 0.0
-                by_worker = [0, 0]
-                for name in scenario.counters:
-                    counts = per_worker(c, f"{name}.count")
-                    rates = per_worker(c, f"{name}.rate")
-                    for w, (n, r) in enumerate(zip(counts, rates, strict=True)):
-                        by_worker[w] += int(n)
-                        if r > 0:
-                            busy = max(busy, n / r)
+                gens = [self.gens[fd] for fd in scenario.inputs]
+                d = drain_backlog(c, lambda: sum(  # paced so that the rings take it all
+                    int(g.send(rate=200_000, duration=4 * packets / 200_000, kp=64,
+                               count=packets)["attempted"]) for g in gens),
+                    scenario.inputs, scenario.counters)
                 read = [0, 0]
                 for fd in scenario.inputs:
                     for w, n in enumerate(per_worker(c, f"{fd}.count")):
                         read[w] += int(n)
                 queue_drops = _dropped(c.read("tq.drops")) if scenario.handover else 0
+            by_worker = [sum(int(d.counts[k][w]) for k in scenario.counters) for w in range(2)]
+            offered, ring_drops, busy = d.offered, d.ring_drops, d.busy()
             forwarded = sum(by_worker)
             mpps = forwarded / busy / 1e6 if busy > 0 else 0.0
             return ScenarioResult(scenario.key, mpps, forwarded, offered, ring_drops,
